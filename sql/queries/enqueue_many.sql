@@ -1,0 +1,31 @@
+-- Bulk enqueue: one statement for the whole batch. Rows are validated in Rust first (the same rules as
+-- pgtide.enqueue), and the table's CHECK constraints stand behind that. Keys are generated once per row
+-- in the materialized input; rows whose key already exists are not inserted and report the existing id
+-- (NULL here only if a concurrent transaction inserted the key after this statement's snapshot).
+with input as materialized (
+    select i.*, coalesce(i.key, gen_random_uuid()::text) as idempotency_key
+      from unnest($1::text[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
+                  $7::int[], $8::text[], $9::float8[], $10::float8[], $11::float8[])
+           with ordinality
+           as i(handler, payload, queue, run_at, key, priority, max_attempts, retry_strategy,
+                retry_base, retry_max, timeout, ord)
+), inserted as (
+    insert into pgtide.executions (
+        handler, payload, queue, priority, status, max_attempts, retry_strategy, retry_base,
+        retry_max, timeout, idempotency_key, visible_at)
+    select handler, payload, queue, priority::smallint,
+           case when run_at > now() then 'scheduled' else 'queued' end::pgtide.execution_status,
+           max_attempts, retry_strategy, make_interval(secs => retry_base),
+           make_interval(secs => retry_max), make_interval(secs => timeout), idempotency_key,
+           greatest(coalesce(run_at, now()), now())
+      from input
+     order by ord
+    on conflict (idempotency_key) do nothing
+    returning id, idempotency_key
+)
+select coalesce(ins.id, existing.id) as id, i.idempotency_key
+  from input i
+  left join inserted ins on ins.idempotency_key = i.idempotency_key
+  left join pgtide.executions existing
+         on ins.id is null and existing.idempotency_key = i.idempotency_key
+ order by i.ord

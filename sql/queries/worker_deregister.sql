@@ -1,0 +1,1 @@
+delete from pgtide.workers where id = $1

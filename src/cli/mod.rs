@@ -1,0 +1,174 @@
+//! The `pgtide` command line. Each subcommand is a thin shell over the library (and so over the same
+//! SQL functions psql users call).
+
+mod demo;
+mod serve;
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use pgtide::{
+    config::Config,
+    embedded::{EmbeddedOptions, EmbeddedPostgres},
+    Database,
+};
+
+/// A task scheduler and job queue with one dependency: PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "pgtide", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Postgres connection string. Without one, `run` and `demo` start a private cluster in ./.pgtide/.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// pgtide.toml with worker settings and handlers.
+    #[arg(long, env = "PGTIDE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending schema migrations and exit.
+    Migrate,
+    /// Run a worker (and take part in the maintenance leader election).
+    Worker(WorkerArgs),
+    /// Run everything this process can: worker and maintenance.
+    Run(WorkerArgs),
+    /// Show pgtide at work: demo jobs that succeed, retry, die, and wait, with a live view.
+    Demo,
+}
+
+/// Flags shared by `worker` and `run`; each overrides the config file.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WorkerArgs {
+    /// Queues to claim from, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    queues: Option<Vec<String>>,
+    /// Jobs run at once.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// How long a stopping worker waits for held jobs (e.g. 30s, 2m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    shutdown_grace: Option<Duration>,
+    /// Lease per claimed job, extended by heartbeats (e.g. 30s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lease: Option<Duration>,
+    /// Don't take part in the maintenance leader election (promoter, rescuer, pruner).
+    #[arg(long)]
+    no_maintenance: bool,
+}
+
+impl Cli {
+    /// The log level when RUST_LOG is unset: the demo keeps the screen for its live view.
+    pub(crate) fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Demo => "error",
+            _ => "info",
+        }
+    }
+
+    pub(crate) async fn run(self) -> Result<(), pgtide::Error> {
+        let config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| config.database_url.clone());
+        match self.command {
+            Command::Migrate => {
+                let db = Database::connect(&require_url(url)?, 2)?;
+                let report = pgtide::migrate(&db).await?;
+                if report.applied.is_empty() {
+                    println!("schema is up to date");
+                } else {
+                    println!("applied: {}", report.applied.join(", "));
+                }
+                Ok(())
+            }
+            Command::Worker(args) => {
+                let db_url = require_url(url)?;
+                serve::run(&db_url, &config, &args, serve::Mode::Worker).await
+            }
+            Command::Run(args) => {
+                with_database(url, |db_url| async move {
+                    serve::run(&db_url, &config, &args, serve::Mode::All).await
+                })
+                .await
+            }
+            Command::Demo => {
+                with_database(url, |db_url| async move { demo::run(&db_url).await }).await
+            }
+        }
+    }
+}
+
+fn require_url(url: Option<String>) -> Result<String, pgtide::Error> {
+    url.ok_or_else(|| pgtide::Error::Invalid {
+        field: "database_url",
+        value: "(none)".into(),
+        expected: "--database-url URL, DATABASE_URL, or database_url in the config file".into(),
+    })
+}
+
+/// Runs `body` against `url`, or against the embedded cluster in ./.pgtide/ when there is no URL.
+async fn with_database<F, Fut>(url: Option<String>, body: F) -> Result<(), pgtide::Error>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), pgtide::Error>>,
+{
+    if let Some(url) = url {
+        return body(url).await;
+    }
+    eprintln!("No database URL given: starting the embedded Postgres cluster in ./.pgtide/ ...");
+    let cluster = tokio::task::spawn_blocking(|| {
+        EmbeddedPostgres::start(std::path::Path::new(".pgtide"), &EmbeddedOptions::default())
+    })
+    .await
+    .expect("embedded start does not panic")?;
+    eprintln!(
+        "Embedded Postgres is up. Connect with:\n    {}\n",
+        cluster.psql_command()
+    );
+    let result = body(cluster.url("postgres")).await;
+    if cluster.started_here() {
+        eprintln!("Stopping the embedded Postgres cluster (data stays in ./.pgtide/).");
+    }
+    if let Err(e) = tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .expect("embedded stop does not panic")
+    {
+        eprintln!("warning: {e}");
+    }
+    result
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM. A second signal exits at once.
+pub(crate) fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing held jobs (signal again to exit at once)");
+        cancel.cancel();
+        wait_for_signal().await;
+        tracing::warn!(
+            "second signal: exiting now; held jobs keep their leases and will be rescued"
+        );
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,90 @@
+//! `pgtide worker` and `pgtide run`: build a worker (and maintenance) from the config file and flags,
+//! run until SIGINT/SIGTERM, and stop gracefully.
+
+use pgtide::{
+    config::Config,
+    handlers::Registry,
+    maintenance::{Maintenance, MaintenanceConfig},
+    Database, Worker, WorkerConfig,
+};
+
+use super::{shutdown_on_signal, WorkerArgs};
+
+/// What this process runs besides the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `pgtide worker`.
+    Worker,
+    /// `pgtide run`.
+    All,
+}
+
+/// The worker settings: defaults, then the config file, then flags.
+pub(crate) fn worker_config(config: &Config, args: &WorkerArgs) -> WorkerConfig {
+    let defaults = WorkerConfig::default();
+    let file = &config.worker;
+    WorkerConfig {
+        queues: args
+            .queues
+            .clone()
+            .or_else(|| file.queues.clone())
+            .unwrap_or(defaults.queues),
+        concurrency: args
+            .concurrency
+            .or(file.concurrency)
+            .unwrap_or(defaults.concurrency),
+        lease: args.lease.or(file.lease).unwrap_or(defaults.lease),
+        shutdown_grace: args
+            .shutdown_grace
+            .or(file.shutdown_grace)
+            .unwrap_or(defaults.shutdown_grace),
+        poll_interval: file.poll_interval.unwrap_or(defaults.poll_interval),
+        ..defaults
+    }
+}
+
+pub(crate) fn maintenance_config(config: &Config) -> MaintenanceConfig {
+    let defaults = MaintenanceConfig::default();
+    let file = &config.maintenance;
+    MaintenanceConfig {
+        retention: file.retention.unwrap_or(defaults.retention),
+        dead_retention: file.dead_retention.unwrap_or(defaults.dead_retention),
+        leader_ttl: file.leader_ttl.unwrap_or(defaults.leader_ttl),
+        ..defaults
+    }
+}
+
+pub(crate) async fn run(
+    url: &str,
+    config: &Config,
+    args: &WorkerArgs,
+    mode: Mode,
+) -> Result<(), pgtide::Error> {
+    let worker_config = worker_config(config, args);
+    let db = Database::connect(url, worker_config.concurrency + 4)?;
+    let report = pgtide::migrate(&db).await?;
+    if !report.applied.is_empty() {
+        tracing::info!(applied = ?report.applied, "applied migrations");
+    }
+    let mut registry = Registry::new();
+    registry.extend_from_config(&config.handlers)?;
+    let worker = Worker::builder(db.clone())
+        .config(worker_config)
+        .registry(registry)
+        .build()?;
+    let shutdown = shutdown_on_signal();
+
+    // Every process takes part in the maintenance election unless told not to: a fleet of plain
+    // `pgtide worker` processes must still promote retries and rescue expired leases.
+    let maintenance = (mode == Mode::All || !args.no_maintenance).then(|| {
+        let maintenance = Maintenance::new(db.clone(), worker.id(), maintenance_config(config));
+        let token = shutdown.clone();
+        tokio::spawn(async move { maintenance.run(token).await })
+    });
+    let result = worker.run(shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(handle) = maintenance {
+        let _ = handle.await;
+    }
+    result
+}

@@ -1,0 +1,377 @@
+//! `pgtide.toml`: every key optional, unknown keys rejected, and each error names the file, the key
+//! and the reason. Command-line flags override the file (the CLI applies them after loading).
+//!
+//! Handler strings may reference environment variables as `${NAME}` (in `url` and `headers`), so
+//! secrets stay out of the file. A reference to an unset variable is an error at startup, not an
+//! empty header at 3 a.m.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+/// Errors in configuration, raised at startup before anything runs.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types (toml names the key and line).
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the key and position.
+        source: toml::de::Error,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("{}{key}: {reason}", path.as_ref().map(|p| format!("config file {}: ", p.display())).unwrap_or_default())]
+    Invalid {
+        /// The file, when the value came from one.
+        path: Option<PathBuf>,
+        /// Dotted key, e.g. `handlers.report.command`.
+        key: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Connection string; `--database-url` and `DATABASE_URL` override it.
+    pub database_url: Option<String>,
+    /// `[worker]`.
+    #[serde(default)]
+    pub worker: WorkerSettings,
+    /// `[maintenance]`.
+    #[serde(default)]
+    pub maintenance: MaintenanceSettings,
+    /// `[handlers.NAME]`.
+    #[serde(default)]
+    pub handlers: BTreeMap<String, HandlerConfig>,
+}
+
+/// `[worker]`: how a worker claims and runs jobs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Queues to claim from (default `["default"]`).
+    pub queues: Option<Vec<String>>,
+    /// Jobs run at once (default 16).
+    pub concurrency: Option<usize>,
+    /// Lease per claim, extended by heartbeats every third of it (default 30 s).
+    #[serde(default, with = "humantime_serde")]
+    pub lease: Option<Duration>,
+    /// How long a stopping worker waits for held jobs (default 30 s).
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_grace: Option<Duration>,
+    /// Fallback poll when no notification arrives (default 1 s).
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+}
+
+/// `[maintenance]`: the leader's background services.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSettings {
+    /// Keep succeeded, failed and cancelled rows this long (default 7 days).
+    #[serde(default, with = "humantime_serde")]
+    pub retention: Option<Duration>,
+    /// Keep dead rows this long (default 30 days).
+    #[serde(default, with = "humantime_serde")]
+    pub dead_retention: Option<Duration>,
+    /// Leader lease length (default 15 s).
+    #[serde(default, with = "humantime_serde")]
+    pub leader_ttl: Option<Duration>,
+}
+
+/// `[handlers.NAME]`, selected by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HandlerConfig {
+    /// `kind = "shell"`.
+    Shell(ShellConfig),
+    /// `kind = "http"`.
+    Http(HttpConfig),
+    /// `kind = "sql"`.
+    Sql(SqlConfig),
+    /// `kind = "noop"`.
+    Noop,
+}
+
+/// `kind = "shell"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// argv: the program and its arguments. Never run through a shell.
+    pub command: Vec<String>,
+    /// Overrides the row's timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+}
+
+/// `kind = "http"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where to POST the payload; `${ENV}` is interpolated.
+    pub url: String,
+    /// Extra headers; `${ENV}` is interpolated.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Overrides the row's timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// `kind = "sql"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// The statement; `$1` is the payload as jsonb.
+    pub statement: String,
+    /// Overrides the row's timeout (as `statement_timeout`).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the key and the reason.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, Some(path))
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key and the reason.
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| "<inline>".into()),
+            source,
+        })?;
+        config
+            .validate_and_interpolate(&|name| std::env::var(name).ok())
+            .map_err(|(key, reason)| ConfigError::Invalid {
+                path: path.map(Path::to_path_buf),
+                key,
+                reason,
+            })?;
+        Ok(config)
+    }
+
+    fn validate_and_interpolate(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), (String, String)> {
+        let w = &self.worker;
+        if let Some(queues) = &w.queues {
+            if queues.is_empty() || queues.iter().any(|q| q.trim().is_empty()) {
+                return Err((
+                    "worker.queues".into(),
+                    format!("{queues:?}: expected a non-empty list of non-empty queue names"),
+                ));
+            }
+        }
+        if w.concurrency == Some(0) {
+            return Err((
+                "worker.concurrency".into(),
+                "0: expected an integer >= 1".into(),
+            ));
+        }
+        for (key, value) in [
+            ("worker.lease", w.lease),
+            ("worker.poll_interval", w.poll_interval),
+            ("maintenance.leader_ttl", self.maintenance.leader_ttl),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err((key.into(), "0s: expected a duration > 0".into()));
+            }
+        }
+        for (name, handler) in &mut self.handlers {
+            if name.trim().is_empty() {
+                return Err(("handlers".into(), "a handler has an empty name".into()));
+            }
+            let key = |field: &str| format!("handlers.{name}.{field}");
+            match handler {
+                HandlerConfig::Shell(shell) => {
+                    if shell.command.first().is_none_or(|p| p.trim().is_empty()) {
+                        return Err((
+                            key("command"),
+                            format!(
+                                "{:?}: expected [program, args...] with a program",
+                                shell.command
+                            ),
+                        ));
+                    }
+                    if shell.timeout == Some(Duration::ZERO) {
+                        return Err((key("timeout"), "0s: expected a duration > 0".into()));
+                    }
+                }
+                HandlerConfig::Http(http) => {
+                    http.url = interpolate(&http.url, env).map_err(|r| (key("url"), r))?;
+                    for (header, value) in &mut http.headers {
+                        *value = interpolate(value, env)
+                            .map_err(|r| (key(&format!("headers.{header}")), r))?;
+                    }
+                    if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+                        return Err((
+                            key("url"),
+                            format!("{:?}: expected an http:// or https:// URL", http.url),
+                        ));
+                    }
+                    if http.timeout == Some(Duration::ZERO) {
+                        return Err((key("timeout"), "0s: expected a duration > 0".into()));
+                    }
+                }
+                HandlerConfig::Sql(sql) => {
+                    if sql.statement.trim().is_empty() {
+                        return Err((
+                            key("statement"),
+                            "empty: expected a SQL statement using $1 for the payload".into(),
+                        ));
+                    }
+                    if sql.timeout == Some(Duration::ZERO) {
+                        return Err((key("timeout"), "0s: expected a duration > 0".into()));
+                    }
+                }
+                HandlerConfig::Noop => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replaces `${NAME}` with the variable's value; an unset variable or an unclosed `${` is an error.
+fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed \"${{\" in {text:?}"))?;
+        let name = &after[..end];
+        let value = env(name).ok_or_else(|| {
+            format!("environment variable {name} is not set (referenced as \"${{{name}}}\")")
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        database_url = "postgres://app@db/app"
+        [worker]
+        queues = ["default", "mail"]
+        concurrency = 16
+        lease = "30s"
+        shutdown_grace = "30s"
+        [handlers.report]
+        kind = "shell"
+        command = ["/usr/local/bin/report", "--fast"]
+        timeout = "10m"
+        [handlers.welcome_email]
+        kind = "http"
+        url = "https://mail.internal/send"
+        headers = { Authorization = "Bearer ${MAIL_TOKEN}" }
+        [handlers.refresh_stats]
+        kind = "sql"
+        statement = "select refresh_stats($1)"
+        [handlers.nothing]
+        kind = "noop"
+    "#;
+
+    fn parse_with(text: &str, env: &[(&str, &str)]) -> Result<Config, (String, String)> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ("toml".into(), e.to_string()))?;
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        config.validate_and_interpolate(&lookup)?;
+        Ok(config)
+    }
+
+    #[test]
+    fn parses_the_design_example() {
+        let config = parse_with(EXAMPLE, &[("MAIL_TOKEN", "t0k")]).unwrap();
+        assert_eq!(config.worker.concurrency, Some(16));
+        assert_eq!(config.worker.lease, Some(Duration::from_secs(30)));
+        let HandlerConfig::Http(http) = &config.handlers["welcome_email"] else {
+            panic!("http")
+        };
+        assert_eq!(http.headers["Authorization"], "Bearer t0k");
+        let HandlerConfig::Shell(shell) = &config.handlers["report"] else {
+            panic!("shell")
+        };
+        assert_eq!(shell.timeout, Some(Duration::from_secs(600)));
+        assert!(matches!(config.handlers["nothing"], HandlerConfig::Noop));
+    }
+
+    #[test]
+    fn names_the_unset_variable() {
+        let (key, reason) = parse_with(EXAMPLE, &[]).unwrap_err();
+        assert_eq!(key, "handlers.welcome_email.headers.Authorization");
+        assert!(reason.contains("MAIL_TOKEN is not set"), "{reason}");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_durations() {
+        let err = Config::parse("[worker]\nconcurency = 3\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("concurency"), "{err}");
+        let err = Config::parse("[worker]\nlease = \"soon\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lease"), "{err}");
+        let err = Config::parse("[handlers.x]\nkind = \"shell\"\ncommand = []\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("handlers.x.command"), "{err}");
+        let err = Config::parse(
+            "[handlers.x]\nkind = \"shell\"\ncommand = [\"a\"]\nbogus = 1\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bogus"), "{err}");
+        let err = Config::parse("[handlers.x]\nkind = \"ftp\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ftp"), "{err}");
+    }
+}

@@ -1,0 +1,295 @@
+//! Enqueueing jobs from Rust: one at a time, in bulk, or inside the caller's own transaction.
+//!
+//! A single enqueue calls `pgtide.enqueue`, the same function psql users call, so both apply one set of
+//! rules. A bulk enqueue is one `INSERT ... SELECT FROM unnest(...)` statement for the whole batch;
+//! it validates each job in Rust first with the same rules, and the table's CHECK constraints stand
+//! behind both.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::GenericClient;
+
+use crate::{model::RetryStrategy, sql, Database, Error, Result};
+
+/// Largest accepted payload, as JSON text (the same limit `pgtide.enqueue` enforces).
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// One job to enqueue. Build it with [`NewJob::new`] and the builder methods; every field not set
+/// takes the same default as `pgtide.enqueue`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Handler name that workers look up.
+    pub handler: String,
+    /// JSON handed to the handler.
+    pub payload: Value,
+    /// Queue; workers subscribe to queues.
+    pub queue: String,
+    /// Run no earlier than this; `None` or a past time means now.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Deduplication key; `None` generates a UUID.
+    pub idempotency_key: Option<String>,
+    /// Lower runs first.
+    pub priority: i16,
+    /// Attempts in total, the first included.
+    pub max_attempts: i32,
+    /// How the delay between attempts grows.
+    pub retry_strategy: RetryStrategy,
+    /// Delay after the first failure.
+    pub retry_base: Duration,
+    /// Upper bound of the exponential delay.
+    pub retry_max: Duration,
+    /// How long one attempt may run.
+    pub timeout: Duration,
+}
+
+impl NewJob {
+    /// A job for `handler` with an empty object payload and default policy.
+    pub fn new(handler: impl Into<String>) -> Self {
+        Self {
+            handler: handler.into(),
+            payload: Value::Object(Default::default()),
+            queue: "default".into(),
+            run_at: None,
+            idempotency_key: None,
+            priority: 0,
+            max_attempts: 5,
+            retry_strategy: RetryStrategy::Exponential,
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(3600),
+            timeout: Duration::from_secs(300),
+        }
+    }
+
+    /// Sets the payload.
+    pub fn payload(mut self, payload: Value) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// Sets the queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
+        self
+    }
+
+    /// Delays the job until `at`.
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+
+    /// Sets the idempotency key: enqueuing an existing key returns the existing row.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Sets the priority (lower runs first).
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the total number of attempts.
+    pub fn max_attempts(mut self, max_attempts: i32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, strategy: RetryStrategy, base: Duration, max: Duration) -> Self {
+        self.retry_strategy = strategy;
+        self.retry_base = base;
+        self.retry_max = max;
+        self
+    }
+
+    /// Sets how long one attempt may run.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the job with the rules of `pgtide.enqueue`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field, the value and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        if self.handler.trim().is_empty() {
+            return Err(Error::invalid(
+                "handler",
+                &self.handler,
+                "a non-empty handler name",
+            ));
+        }
+        if self.queue.trim().is_empty() {
+            return Err(Error::invalid(
+                "queue",
+                &self.queue,
+                "a non-empty queue name",
+            ));
+        }
+        if self.max_attempts < 1 {
+            return Err(Error::invalid(
+                "max_attempts",
+                self.max_attempts,
+                "an integer >= 1",
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::invalid("timeout", "0s", "a duration > 0"));
+        }
+        if self.idempotency_key.as_deref() == Some("") {
+            return Err(Error::invalid(
+                "idempotency_key",
+                "",
+                "None (a generated key) or a non-empty key",
+            ));
+        }
+        let size = self.payload.to_string().len();
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(Error::invalid(
+                "payload",
+                format!("of {size} bytes"),
+                "at most 1048576 bytes (1 MiB)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Enqueues one job and returns its execution id (the existing row's id for a known key).
+///
+/// # Errors
+/// [`Error::Invalid`] for bad input, or the database's error; nothing is inserted in either case.
+pub async fn enqueue(db: &Database, job: &NewJob) -> Result<i64> {
+    let client = db.client().await?;
+    enqueue_with(&**client, job).await
+}
+
+/// Enqueues one job through the caller's client or transaction, so the job commits (or rolls back)
+/// together with the caller's own writes: the transactional outbox pattern.
+///
+/// # Errors
+/// As [`enqueue`].
+///
+/// # Transactions and locks
+/// Runs one statement on `client`; the row and its NOTIFY take effect when the caller commits.
+pub async fn enqueue_with<C: GenericClient>(client: &C, job: &NewJob) -> Result<i64> {
+    job.validate()?;
+    let statement = client.prepare(sql::ENQUEUE).await?;
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &job.handler,
+                &job.payload,
+                &job.queue,
+                &job.run_at,
+                &job.idempotency_key,
+                &i32::from(job.priority),
+                &job.max_attempts,
+                &job.retry_strategy.as_str(),
+                &job.retry_base.as_secs_f64(),
+                &job.retry_max.as_secs_f64(),
+                &job.timeout.as_secs_f64(),
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Enqueues many jobs in one statement and returns their ids in input order. Jobs whose key exists
+/// already (in the table or earlier in the same batch) are not inserted; their position gets the
+/// existing row's id.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the first bad job (by index); nothing is inserted.
+pub async fn enqueue_many(db: &Database, jobs: &[NewJob]) -> Result<Vec<i64>> {
+    let client = db.client().await?;
+    enqueue_many_with(&**client, jobs).await
+}
+
+/// [`enqueue_many`] through the caller's client or transaction.
+///
+/// # Errors
+/// As [`enqueue_many`].
+///
+/// # Transactions and locks
+/// One statement (two in the rare race where a concurrent transaction inserts one of the keys first).
+pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) -> Result<Vec<i64>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    for (index, job) in jobs.iter().enumerate() {
+        job.validate().map_err(|e| match e {
+            Error::Invalid {
+                field,
+                value,
+                expected,
+            } => Error::Invalid {
+                field,
+                value: format!("{value} (job {index})"),
+                expected,
+            },
+            other => other,
+        })?;
+    }
+    let column = |f: fn(&NewJob) -> _| jobs.iter().map(f).collect::<Vec<_>>();
+    let handlers: Vec<&str> = jobs.iter().map(|j| j.handler.as_str()).collect();
+    let payloads: Vec<&Value> = jobs.iter().map(|j| &j.payload).collect();
+    let queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+    let run_ats: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|j| j.run_at).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
+    let priorities: Vec<i32> = jobs.iter().map(|j| i32::from(j.priority)).collect();
+    let max_attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
+    let strategies: Vec<&str> = jobs.iter().map(|j| j.retry_strategy.as_str()).collect();
+    let bases = column(|j| j.retry_base.as_secs_f64());
+    let maxes = column(|j| j.retry_max.as_secs_f64());
+    let timeouts = column(|j| j.timeout.as_secs_f64());
+
+    let statement = client.prepare(sql::ENQUEUE_MANY).await?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &handlers,
+                &payloads,
+                &queues,
+                &run_ats,
+                &keys,
+                &priorities,
+                &max_attempts,
+                &strategies,
+                &bases,
+                &maxes,
+                &timeouts,
+            ],
+        )
+        .await?;
+    let mut ids: Vec<Option<i64>> = rows.iter().map(|r| r.get("id")).collect();
+    if ids.iter().any(Option::is_none) {
+        // A concurrent transaction committed one of our keys after this statement's snapshot: the
+        // insert skipped it, and the snapshot could not see it. Look those up now.
+        let missing: Vec<String> = rows
+            .iter()
+            .filter(|r| r.get::<_, Option<i64>>("id").is_none())
+            .map(|r| r.get("idempotency_key"))
+            .collect();
+        let found = client.query(sql::IDS_BY_KEY, &[&missing]).await?;
+        for (slot, row) in ids.iter_mut().zip(&rows) {
+            if slot.is_none() {
+                let key: String = row.get("idempotency_key");
+                *slot = found
+                    .iter()
+                    .find(|f| f.get::<_, String>("idempotency_key") == key)
+                    .map(|f| f.get("id"));
+            }
+        }
+    }
+    ids.into_iter()
+        .map(|id| id.ok_or_else(|| Error::invalid("idempotency_key", "?", "a visible row")))
+        .collect()
+}

@@ -1,0 +1,75 @@
+//! The crate-wide error type.
+//!
+//! Each variant names the stage that failed, so a log line says where to look: the database, the
+//! pool, the migrations, the config file, the embedded cluster, or the caller's own input.
+
+use crate::{config::ConfigError, embedded::EmbeddedError};
+
+/// Errors returned by pgtide's library API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A statement failed in Postgres, or the connection broke.
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// No pooled connection could be had.
+    #[error("connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The connection pool could not be built from the given settings.
+    #[error("connection pool setup: {0}")]
+    PoolSetup(#[from] deadpool_postgres::CreatePoolError),
+    /// Applying the schema migrations failed.
+    #[error("migrations: {0}")]
+    Migration(#[from] refinery::Error),
+    /// The caller passed a value pgtide cannot accept; nothing was written.
+    #[error("invalid {field} {value}: expected {expected}")]
+    Invalid {
+        /// The field or argument that was wrong.
+        field: &'static str,
+        /// The offending value, as given (possibly shortened).
+        value: String,
+        /// What would have been accepted.
+        expected: String,
+    },
+    /// The configuration file or flags are wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The embedded Postgres cluster could not be set up or started.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+}
+
+impl Error {
+    /// Builds an [`Error::Invalid`], quoting the value the way pgtide's SQL errors do.
+    pub(crate) fn invalid(
+        field: &'static str,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        let mut value = value.to_string();
+        if value.len() > 80 {
+            let cut = (0..=77)
+                .rev()
+                .find(|&i| value.is_char_boundary(i))
+                .unwrap_or(0);
+            value.truncate(cut);
+            value.push_str("...");
+        }
+        Error::Invalid {
+            field,
+            value: format!("{value:?}"),
+            expected: expected.into(),
+        }
+    }
+
+    /// The Postgres error, if this error came from a statement the server rejected.
+    pub fn as_db_error(&self) -> Option<&tokio_postgres::error::DbError> {
+        match self {
+            Error::Db(e) => e.as_db_error(),
+            Error::Pool(deadpool_postgres::PoolError::Backend(e)) => e.as_db_error(),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with pgtide's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

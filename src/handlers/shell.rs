@@ -1,0 +1,134 @@
+//! The `shell` handler: runs a configured program with arguments (argv, never through a shell), with
+//! the payload JSON on stdin and in `PGTIDE_PAYLOAD`.
+//!
+//! The program runs in a process group of its own. When the attempt ends for any reason (normal exit,
+//! timeout, lost lease, worker shutdown) the whole group is killed, so no grandchild outlives its job.
+//! The last 4 KiB of stdout become the result (as JSON if it parses, otherwise a JSON string); a
+//! non-zero exit is a retryable failure whose error is the last 4 KiB of stderr.
+
+use std::process::Stdio;
+
+use nix::{sys::signal::Signal, unistd::Pid};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::{Handler, HandlerError, HandlerResult, Job, Tail, OUTPUT_TAIL};
+use crate::config::ShellConfig;
+
+/// Runs a configured command for each job.
+#[derive(Debug, Clone)]
+pub struct ShellHandler {
+    config: ShellConfig,
+}
+
+impl ShellHandler {
+    /// A handler for the configured command (validated when the config was loaded: `command` has at
+    /// least one element).
+    pub fn new(config: ShellConfig) -> Self {
+        Self { config }
+    }
+}
+
+/// Kills a process group when dropped: the attempt is over, whatever ended it.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            // ESRCH (the group is already gone) is the normal case after a clean exit.
+            let _ = nix::sys::signal::killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+async fn read_tail<R: AsyncRead + Unpin>(mut reader: R) -> String {
+    let mut tail = Tail::new(OUTPUT_TAIL);
+    let mut buf = [0u8; 8192];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => tail.push(&buf[..n]),
+        }
+    }
+    tail.into_string()
+}
+
+#[async_trait::async_trait]
+impl Handler for ShellHandler {
+    async fn run(&self, job: &Job) -> HandlerResult {
+        let (program, args) = self
+            .config
+            .command
+            .split_first()
+            .ok_or_else(|| HandlerError::permanent("shell handler has an empty command"))?;
+        let payload = job.payload.to_string();
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .envs(&self.config.env)
+            .env("PGTIDE_PAYLOAD", &payload)
+            .env("PGTIDE_EXECUTION_ID", job.id.to_string())
+            .env("PGTIDE_ATTEMPT", job.attempt.to_string())
+            .env("PGTIDE_HANDLER", &job.handler)
+            .env("PGTIDE_QUEUE", &job.queue)
+            .env("PGTIDE_IDEMPOTENCY_KEY", &job.idempotency_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &self.config.cwd {
+            command.current_dir(dir);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| HandlerError::retry(format!("cannot start {program:?}: {e}")))?;
+        let _group = GroupGuard(child.id().map(|pid| Pid::from_raw(pid as i32)));
+
+        let stdin = child.stdin.take();
+        let feed = async move {
+            if let Some(mut stdin) = stdin {
+                // A program that ignores stdin closes the pipe early: that is not an error.
+                let _ = stdin.write_all(payload.as_bytes()).await;
+                let _ = stdin.shutdown().await;
+            }
+        };
+        let stdout = read_tail(child.stdout.take().expect("stdout is piped"));
+        let stderr = read_tail(child.stderr.take().expect("stderr is piped"));
+        let wait = async {
+            let status = child.wait().await;
+            // Background grandchildren may hold the pipes open: end the group so the readers finish.
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            status
+        };
+        let ((), status, out, err) = tokio::join!(feed, wait, stdout, stderr);
+        let status =
+            status.map_err(|e| HandlerError::retry(format!("waiting for {program:?}: {e}")))?;
+
+        if status.success() {
+            let out = out.trim();
+            if out.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(
+                serde_json::from_str(out).unwrap_or_else(|_| Value::String(out.to_string())),
+            ));
+        }
+        let how = match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            (None, None) => "abnormal exit".to_string(),
+        };
+        let err = err.trim();
+        Err(HandlerError::retry(if err.is_empty() {
+            format!("{program} failed: {how}")
+        } else {
+            format!("{program} failed: {how}: {err}")
+        }))
+    }
+}

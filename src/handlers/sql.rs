@@ -1,0 +1,26 @@
+//! The `sql` handler: a statement with `$1` = the payload (jsonb).
+//!
+//! The worker runs it in the same transaction that marks the execution succeeded (fenced like every
+//! completion), so its effect commits exactly once: a failed statement rolls back and costs an attempt,
+//! and a worker that lost its lease rolls back instead of committing a second effect.
+
+use std::time::Duration;
+
+/// A configured SQL statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlHandler {
+    /// The statement; `$1` is the payload as `jsonb`.
+    pub statement: String,
+    /// Overrides the row's timeout (enforced as `statement_timeout`).
+    pub timeout: Option<Duration>,
+}
+
+impl SqlHandler {
+    /// A handler for `statement`.
+    pub fn new(statement: impl Into<String>) -> Self {
+        Self {
+            statement: statement.into(),
+            timeout: None,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod db;
+pub mod embedded;
+pub mod enqueue;
+pub mod error;
+pub mod handlers;
+pub mod maintenance;
+pub mod migrate;
+pub mod model;
+pub mod notify;
+pub mod worker;
+
+mod backoff;
+mod sql;
+
+pub use async_trait::async_trait;
+pub use db::Database;
+pub use enqueue::{enqueue, enqueue_many, enqueue_many_with, enqueue_with, NewJob};
+pub use error::{Error, Result};
+pub use handlers::{Handler, HandlerError, HandlerResult, Job, SqlHandler};
+pub use migrate::migrate;
+pub use model::{ExecutionStatus, RetryStrategy};
+pub use tokio_util::sync::CancellationToken;
+pub use worker::{Worker, WorkerBuilder, WorkerConfig};

@@ -1,0 +1,76 @@
+//! The leader lease.
+//!
+//! Exactly one process should run the maintenance services at a time. pgtide elects it with a row in
+//! `pgtide.leader`, not with a session advisory lock: an advisory lock belongs to a server session, and
+//! behind a transaction pooler (PgBouncer) sessions are shared and swapped, so the lock would be held
+//! by whoever happens to get the connection. A row works through any pooler.
+//!
+//! The holder renews the lease every third of its TTL with a single upsert that succeeds only if it
+//! still holds the lease or the lease has expired. Expiry is judged by the database clock, so clock
+//! skew between hosts cannot produce two leaders. A holder that cannot renew (it stalled, or lost the
+//! database) stops acting as leader at its next renewal attempt; a successor can only take over after
+//! the TTL, by which time the old holder has tried to renew at least twice. The services are safe to
+//! overlap anyway (row locks and status guards), so the lease is about efficiency, not correctness.
+
+use std::time::Duration;
+
+use crate::{sql, Database, Result};
+
+/// A named lease in `pgtide.leader`.
+#[derive(Debug, Clone)]
+pub struct Leader {
+    db: Database,
+    name: String,
+    holder: String,
+    ttl: Duration,
+}
+
+impl Leader {
+    /// A contender for the lease `name`, identified as `holder`.
+    pub fn new(
+        db: Database,
+        name: impl Into<String>,
+        holder: impl Into<String>,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            name: name.into(),
+            holder: holder.into(),
+            ttl,
+        }
+    }
+
+    /// This contender's identity.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Takes the lease if it is free or expired, or renews it if held; returns whether it is held.
+    ///
+    /// # Errors
+    /// The database's error (the caller should then assume it is not the leader).
+    pub async fn try_acquire(&self) -> Result<bool> {
+        let client = self.db.client().await?;
+        let statement = client.prepare_cached(sql::LEADER_ACQUIRE).await?;
+        let rows = client
+            .query(
+                &statement,
+                &[&self.name, &self.holder, &self.ttl.as_secs_f64()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Gives the lease up, if held.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn release(&self) -> Result<()> {
+        let client = self.db.client().await?;
+        client
+            .execute(sql::LEADER_RELEASE, &[&self.name, &self.holder])
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Schema migrations: refinery, with its history table inside the `pgtide` schema.
+//!
+//! Any number of processes may start at once (a deploy restarts a whole fleet), so migrations run on a
+//! dedicated connection that first takes a transaction-independent advisory lock. The lock is the one
+//! place pgtide uses session state: it is held only for the seconds the migration takes, on a direct
+//! connection, so poolers in front of the runtime traffic don't affect it.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::{Database, Result};
+
+mod embedded {
+    refinery::embed_migrations!("sql/migrations");
+}
+
+/// Where refinery records applied migrations.
+pub const HISTORY_TABLE: &str = "pgtide.refinery_schema_history";
+
+/// Key of the advisory lock that serializes migrations across processes ("pgtide" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x7067_7469_6465;
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Names of the migrations applied by this run, in order (`V1__core_schema`, ...).
+    pub applied: Vec<String>,
+}
+
+/// Applies pending migrations. Safe to call from many processes at once: they queue on a lock and
+/// the later ones find nothing to do.
+///
+/// # Errors
+/// [`crate::Error::Db`] when the lock or a statement fails; [`crate::Error::Migration`] when a
+/// migration fails or the database has migrations this binary does not know (a newer pgtide).
+///
+/// # Transactions and locks
+/// Holds `pg_advisory_lock` for the duration on its own connection. Each migration file runs in its
+/// own transaction (refinery's default), so a failure leaves the schema at the last good version.
+pub async fn migrate(db: &Database) -> Result<MigrationReport> {
+    let (mut client, _messages) = db.dedicated().await?;
+    client
+        .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let outcome = run_locked(&mut client).await;
+    // Closing the connection would release the lock too; unlock explicitly so a failure is visible.
+    let unlocked = client
+        .execute("select pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await;
+    let report = outcome?;
+    unlocked?;
+    Ok(report)
+}
+
+async fn run_locked(client: &mut tokio_postgres::Client) -> Result<MigrationReport> {
+    client
+        .batch_execute("create schema if not exists pgtide")
+        .await?;
+    let mut runner = embedded::migrations::runner();
+    runner.set_migration_table_name(HISTORY_TABLE);
+    let report = runner.run_async(client).await?;
+    Ok(MigrationReport {
+        applied: report
+            .applied_migrations()
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+    })
+}
+
+/// A fingerprint of the embedded migrations (names and checksums). Test harnesses use it to name a
+/// template database, so a changed migration yields a fresh template instead of a stale one.
+pub fn schema_fingerprint() -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for migration in embedded::migrations::runner().get_migrations() {
+        migration.name().hash(&mut hasher);
+        migration.version().hash(&mut hasher);
+        migration.checksum().hash(&mut hasher);
+    }
+    hasher.finish()
+}

@@ -1,0 +1,109 @@
+//! The dedicated LISTEN connection.
+//!
+//! A pooled connection cannot LISTEN: between statements the pool hands it to other users, and
+//! notifications are delivered to whichever session happens to hold it. So each worker (and
+//! scheduler) keeps one connection of its own for notifications and reconnects it with backoff
+//! whenever it breaks. Notifications are only a shortcut: whoever consumes them also polls, so a
+//! notification lost while reconnecting delays work by at most one poll interval and loses nothing.
+//! A connection that stays quiet is pinged, so a half-open TCP connection is noticed and replaced.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio_postgres::AsyncMessage;
+use tokio_util::sync::CancellationToken;
+
+use crate::{backoff::Backoff, Database};
+
+/// NOTIFY channel that announces due jobs; the payload is the queue name.
+pub const JOBS_CHANNEL: &str = "pgtide_jobs";
+/// NOTIFY channel that announces created or changed tasks; the payload is the task id.
+pub const TASKS_CHANNEL: &str = "pgtide_tasks";
+
+/// Ping a connection that has been quiet this long.
+const PING_AFTER: Duration = Duration::from_secs(15);
+/// A ping that takes longer than this means the connection is gone.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a listener reports to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A notification on `channel` with `payload`.
+    Notification { channel: String, payload: String },
+    /// The connection was (re)established: anything may have happened meanwhile, so look now.
+    Connected,
+}
+
+/// Keeps a LISTEN connection on `channels` open until `shutdown`, calling `on_event` for each event.
+/// `healthy` tells observers whether notifications currently flow.
+pub(crate) async fn listen(
+    db: Database,
+    channels: &'static [&'static str],
+    healthy: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+    on_event: impl Fn(Event) + Send + 'static,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    while !shutdown.is_cancelled() {
+        match session(&db, channels, &healthy, &shutdown, &on_event).await {
+            Ok(()) => return,
+            Err(reason) => {
+                healthy.store(false, Ordering::Relaxed);
+                let delay = backoff.next_delay();
+                tracing::warn!(%reason, retry_in = ?delay, "LISTEN connection lost; polling until it is back");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+        if healthy.load(Ordering::Relaxed) {
+            backoff.reset();
+        }
+    }
+}
+
+/// One connection's life. Returns `Ok` on shutdown and `Err` with the reason when the connection
+/// breaks.
+async fn session(
+    db: &Database,
+    channels: &[&str],
+    healthy: &AtomicBool,
+    shutdown: &CancellationToken,
+    on_event: &(impl Fn(Event) + Send),
+) -> Result<(), String> {
+    let (client, mut messages) = db.dedicated().await.map_err(|e| e.to_string())?;
+    let listen: String = channels.iter().map(|c| format!("listen {c};")).collect();
+    client
+        .batch_execute(&listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    healthy.store(true, Ordering::Relaxed);
+    tracing::debug!(?channels, "listening");
+    on_event(Event::Connected);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            message = messages.recv() => match message {
+                Some(AsyncMessage::Notification(n)) => on_event(Event::Notification {
+                    channel: n.channel().to_string(),
+                    payload: n.payload().to_string(),
+                }),
+                Some(_) => {}
+                None => return Err("the server closed the connection".into()),
+            },
+            () = tokio::time::sleep(PING_AFTER) => {
+                match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(format!("ping failed: {e}")),
+                    Err(_) => return Err(format!("ping got no answer within {PING_TIMEOUT:?}")),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Every runtime statement pgtide sends, one constant per file under `sql/queries/`.
+//!
+//! Keeping SQL out of Rust string literals means a reviewer can read every statement pgtide runs in
+//! one folder, and a DBA can `EXPLAIN` them without reading Rust.
+
+macro_rules! queries {
+    ($($(#[$doc:meta])* $name:ident = $file:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub(crate) const $name: &str = include_str!(concat!("../sql/queries/", $file));
+        )*
+    };
+}
+
+queries! {
+    /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds.
+    CLAIM = "claim.sql";
+    /// Marks a batch of running rows succeeded, fenced on (id, attempt, status, worker).
+    COMPLETE_SUCCEEDED = "complete_succeeded.sql";
+    /// Records a batch of failed attempts through `pgtide.fail_attempts`, fenced on the worker.
+    COMPLETE_FAILED = "complete_failed.sql";
+    /// Extends the leases of the rows this worker still holds; returns the ones it still holds.
+    EXTEND_LEASES = "extend_leases.sql";
+    /// Inserts or refreshes this worker's row in `pgtide.workers`.
+    WORKER_REGISTER = "worker_register.sql";
+    /// Refreshes `last_seen_at` of this worker's row.
+    WORKER_SEEN = "worker_seen.sql";
+    /// Removes this worker's row on a clean exit.
+    WORKER_DEREGISTER = "worker_deregister.sql";
+    /// Enqueues one job through `pgtide.enqueue`.
+    ENQUEUE = "enqueue.sql";
+    /// Enqueues many jobs in one statement; returns every row's id, existing keys included.
+    ENQUEUE_MANY = "enqueue_many.sql";
+    /// Looks up the ids of existing keys (the rare race in which a concurrent insert won).
+    IDS_BY_KEY = "ids_by_key.sql";
+    /// Takes or renews the named leader lease.
+    LEADER_ACQUIRE = "leader_acquire.sql";
+    /// Gives the leader lease up on a clean exit.
+    LEADER_RELEASE = "leader_release.sql";
+    /// Promotes due scheduled rows to queued and notifies their queues.
+    PROMOTE = "promote.sql";
+    /// When the next scheduled row becomes due.
+    NEXT_SCHEDULED = "next_scheduled.sql";
+    /// Turns expired leases into failed attempts (with retries) or dead rows.
+    RESCUE = "rescue.sql";
+    /// Deletes one batch of finished rows older than the retention of their statuses.
+    PRUNE = "prune.sql";
+    /// Forgets workers that have not been seen for a long time.
+    PRUNE_WORKERS = "prune_workers.sql";
+}

@@ -1,0 +1,163 @@
+//! Runs one claimed job and turns whatever happens into an outcome for the completer.
+//!
+//! A handler error, a panic and a timeout are all failed attempts; none of them reaches the worker.
+//! SQL handlers are the exception to batching: their statement and the fenced success update commit
+//! in one transaction, so the statement's effect happens exactly once.
+
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio_postgres::types::Type;
+
+use super::{
+    completer::{Completion, Outcome},
+    Inner,
+};
+use crate::{
+    handlers::{Job, Registered, SqlHandler},
+    sql, Error,
+};
+
+/// Runs `job` while holding `permit` (one of the worker's slots), then hands the outcome over.
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    job: Job,
+    completions: mpsc::Sender<Completion>,
+    permit: OwnedSemaphorePermit,
+) {
+    let outcome = match inner.registry.get(&job.handler).cloned() {
+        None => Outcome::Failed {
+            error: format!("unknown handler \"{}\" on worker {}", job.handler, inner.id),
+            permanent: false,
+        },
+        Some(registered) => {
+            let timeout = registered.timeout().unwrap_or(job.timeout);
+            match registered {
+                Registered::Native { handler, .. } => {
+                    let attempt = AssertUnwindSafe(handler.run(&job)).catch_unwind();
+                    match tokio::time::timeout(timeout, attempt).await {
+                        Err(_) => Outcome::Failed {
+                            error: format!(
+                                "timed out after {}",
+                                humantime::format_duration(timeout)
+                            ),
+                            permanent: false,
+                        },
+                        Ok(Err(panic)) => Outcome::Failed {
+                            error: format!("handler panicked: {}", panic_message(&*panic)),
+                            permanent: false,
+                        },
+                        Ok(Ok(Ok(result))) => Outcome::Succeeded(result),
+                        Ok(Ok(Err(e))) => Outcome::Failed {
+                            error: e.message,
+                            permanent: e.permanent,
+                        },
+                    }
+                }
+                Registered::Sql(handler) => run_sql(&inner, &job, &handler, timeout).await,
+            }
+        }
+    };
+    // The slot is free as soon as the handler is done; recording the outcome is the completer's job.
+    drop(permit);
+    if let Some(entry) = inner
+        .in_flight
+        .lock()
+        .expect("in_flight lock")
+        .get_mut(&job.id)
+    {
+        entry.completing = true;
+    }
+    let completion = Completion {
+        id: job.id,
+        attempt: job.attempt,
+        outcome,
+    };
+    if completions.send(completion).await.is_err() {
+        tracing::error!(
+            execution = job.id,
+            "completer is gone; the row stays running and will be rescued"
+        );
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}
+
+/// Runs a SQL handler's statement and the fenced success update in one transaction.
+async fn run_sql(inner: &Inner, job: &Job, handler: &SqlHandler, timeout: Duration) -> Outcome {
+    match sql_transaction(inner, job, handler, timeout).await {
+        Ok(true) => Outcome::Recorded,
+        Ok(false) => Outcome::Fenced,
+        Err(e) => Outcome::Failed {
+            error: match e.as_db_error() {
+                Some(db) => format!("sql handler failed: {}: {}", db.code().code(), db.message()),
+                None => format!("sql handler failed: {e}"),
+            },
+            permanent: false,
+        },
+    }
+}
+
+/// `Ok(true)`: committed. `Ok(false)`: the row was no longer ours, rolled back.
+async fn sql_transaction(
+    inner: &Inner,
+    job: &Job,
+    handler: &SqlHandler,
+    timeout: Duration,
+) -> Result<bool, Error> {
+    let mut client = inner.db.client().await?;
+    let tx = client.transaction().await?;
+    // A value, not a parameter: SET does not take bind parameters. Milliseconds from a Duration are
+    // always a plain integer.
+    tx.batch_execute(&format!(
+        "set local statement_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .await?;
+    let statement = tx.prepare_cached(&handler.statement).await?;
+    let text;
+    match statement.params() {
+        [] => tx.execute(&statement, &[]).await?,
+        [ty] if *ty == Type::JSONB || *ty == Type::JSON => {
+            tx.execute(&statement, &[&job.payload]).await?
+        }
+        [ty] if *ty == Type::TEXT || *ty == Type::VARCHAR => {
+            text = job.payload.to_string();
+            tx.execute(&statement, &[&text]).await?
+        }
+        other => {
+            return Err(Error::invalid(
+                "sql handler statement",
+                &handler.statement,
+                format!("at most one parameter, $1 as jsonb (it has {other:?})"),
+            ))
+        }
+    };
+    let rows = tx
+        .query(
+            sql::COMPLETE_SUCCEEDED,
+            &[
+                &vec![job.id],
+                &vec![job.attempt],
+                &vec![None::<Value>],
+                &&*inner.id,
+            ],
+        )
+        .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}

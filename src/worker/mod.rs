@@ -1,0 +1,471 @@
+//! The worker: claims jobs, runs their handlers, and records the outcomes.
+//!
+//! ```text
+//!  LISTEN pgtide_jobs ──wake──┐
+//!  poll tick ─────────────────┤
+//!                             ▼
+//!  free slots ──► claim (one statement, SKIP LOCKED) ──► spawn a task per job ──► completer
+//!                                                        (timeout, panic catch)    (batched,
+//!  heartbeat: extends leases of held rows; a row taken from us aborts its task      fenced)
+//! ```
+//!
+//! A worker claims at most as many rows as it has free slots, so it never holds a lease on a job it
+//! isn't running. Completions are coalesced: the completer flushes whatever has accumulated while the
+//! previous flush was in flight, one statement per outcome kind, so a busy worker pays one round trip
+//! per batch and an idle one pays no added latency.
+//!
+//! On shutdown the worker stops claiming, waits up to the grace period for held jobs, flushes their
+//! outcomes, and leaves. A job still running after the grace keeps its lease and is rescued after it
+//! expires, so nothing is lost.
+
+mod completer;
+mod execute;
+mod heartbeat;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use tokio::{
+    sync::{mpsc, Notify, Semaphore},
+    task::{AbortHandle, JoinSet},
+};
+use tokio_util::sync::CancellationToken;
+
+use self::completer::Completion;
+use crate::{
+    backoff::Backoff,
+    handlers::{Handler, Job, Registry, SqlHandler},
+    notify::{self, Event},
+    sql, Database, Error, Result,
+};
+
+/// How a worker claims and runs jobs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Queues to claim from.
+    pub queues: Vec<String>,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Lease taken per claim; heartbeats extend it every third of it.
+    pub lease: Duration,
+    /// How long a stopping worker waits for held jobs.
+    pub shutdown_grace: Duration,
+    /// Fallback poll when no notification arrives.
+    pub poll_interval: Duration,
+    /// Most completions recorded per flush (the in-flight window after a crash).
+    pub completion_batch: usize,
+    /// Identity in `executions.worker_id` and `pgtide.workers`; generated when `None`.
+    pub id: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            queues: vec!["default".into()],
+            concurrency: 16,
+            lease: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            completion_batch: 500,
+            id: None,
+        }
+    }
+}
+
+impl WorkerConfig {
+    fn validate(&self) -> Result<()> {
+        if self.queues.is_empty() || self.queues.iter().any(|q| q.trim().is_empty()) {
+            return Err(Error::invalid(
+                "queues",
+                format!("{:?}", self.queues),
+                "a non-empty list of non-empty queue names",
+            ));
+        }
+        if self.concurrency == 0 {
+            return Err(Error::invalid("concurrency", 0, "an integer >= 1"));
+        }
+        if self.lease < Duration::from_secs(1) {
+            return Err(Error::invalid(
+                "lease",
+                format!("{:?}", self.lease),
+                "a duration >= 1s",
+            ));
+        }
+        if self.poll_interval.is_zero() || self.completion_batch == 0 {
+            return Err(Error::invalid(
+                "poll_interval/completion_batch",
+                format!("{:?}/{}", self.poll_interval, self.completion_batch),
+                "positive values",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`Worker`]: register handlers by name, then [`WorkerBuilder::build`].
+///
+/// ```no_run
+/// # async fn example(db: pgtide::Database) -> pgtide::Result<()> {
+/// use pgtide::{Worker, WorkerConfig};
+/// let worker = Worker::builder(db)
+///     .config(WorkerConfig { queues: vec!["mail".into()], concurrency: 8, ..Default::default() })
+///     .handler("noop2", pgtide::handlers::Noop)
+///     .build()?;
+/// let shutdown = pgtide::CancellationToken::new();
+/// worker.run(shutdown).await?;
+/// # Ok(()) }
+/// ```
+pub struct WorkerBuilder {
+    db: Database,
+    config: WorkerConfig,
+    registry: Registry,
+}
+
+impl WorkerBuilder {
+    /// Replaces the configuration.
+    pub fn config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers an async handler under `name`; the row's timeout applies.
+    pub fn handler(mut self, name: impl Into<String>, handler: impl Handler) -> Self {
+        self.registry.insert(name, Arc::new(handler), None);
+        self
+    }
+
+    /// Registers a SQL handler under `name`.
+    pub fn sql_handler(mut self, name: impl Into<String>, handler: SqlHandler) -> Self {
+        self.registry.insert_sql(name, handler);
+        self
+    }
+
+    /// Replaces the whole registry (e.g. one built from `pgtide.toml`).
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Validates the configuration.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad setting.
+    pub fn build(self) -> Result<Worker> {
+        self.config.validate()?;
+        let id = self.config.id.clone().unwrap_or_else(generate_worker_id);
+        Ok(Worker {
+            inner: Arc::new(Inner {
+                db: self.db,
+                registry: self.registry,
+                id: id.into(),
+                config: self.config,
+                in_flight: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                listening: Arc::new(AtomicBool::new(false)),
+                stats: Stats::default(),
+            }),
+        })
+    }
+}
+
+/// Counters of what a worker did, for logs, the demo and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Rows claimed.
+    pub claimed: AtomicU64,
+    /// Attempts recorded as succeeded.
+    pub succeeded: AtomicU64,
+    /// Attempts recorded as failed or dead.
+    pub failed: AtomicU64,
+    /// Completions refused because the row was no longer ours (lease lost, cancelled).
+    pub fenced: AtomicU64,
+}
+
+/// A running or runnable worker. Cheap to clone; all clones share one identity.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.inner.id)
+            .field("config", &self.inner.config)
+            .field("registry", &self.inner.registry)
+            .finish()
+    }
+}
+
+pub(crate) struct InFlight {
+    attempt: i32,
+    abort: AbortHandle,
+    /// The handler finished and its outcome is on its way to the database; losing the lease now is
+    /// the completer's business (fencing), not a reason to abort.
+    completing: bool,
+}
+
+pub(crate) struct Inner {
+    db: Database,
+    registry: Registry,
+    id: Arc<str>,
+    config: WorkerConfig,
+    in_flight: Mutex<HashMap<i64, InFlight>>,
+    wake: Notify,
+    listening: Arc<AtomicBool>,
+    stats: Stats,
+}
+
+impl Worker {
+    /// Starts building a worker on `db` with the default configuration and the built-in `noop`.
+    pub fn builder(db: Database) -> WorkerBuilder {
+        WorkerBuilder {
+            db,
+            config: WorkerConfig::default(),
+            registry: Registry::new(),
+        }
+    }
+
+    /// This worker's id, as stored in `executions.worker_id`.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// What this worker has done so far.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Whether the LISTEN connection is up (when it is down the worker polls).
+    pub fn is_listening(&self) -> bool {
+        self.inner.listening.load(Ordering::Relaxed)
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops claiming, waits up to the shutdown grace for
+    /// held jobs, records their outcomes, and returns.
+    ///
+    /// # Errors
+    /// Only when the worker cannot register itself at start. Later database errors are logged and
+    /// retried with backoff: a worker outlives database restarts.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<()> {
+        let inner = &self.inner;
+        self.register().await?;
+        tracing::info!(worker = %inner.id, queues = ?inner.config.queues,
+            concurrency = inner.config.concurrency, handlers = ?inner.registry.names(), "worker started");
+
+        let background = CancellationToken::new();
+        let listener = tokio::spawn(notify::listen(
+            inner.db.clone(),
+            &[notify::JOBS_CHANNEL],
+            inner.listening.clone(),
+            background.clone(),
+            {
+                let inner = inner.clone();
+                move |event| match event {
+                    Event::Connected => inner.wake.notify_one(),
+                    Event::Notification { payload, .. } => {
+                        if inner.config.queues.iter().any(|q| *q == payload) {
+                            inner.wake.notify_one();
+                        }
+                    }
+                }
+            },
+        ));
+        let heartbeat = tokio::spawn(heartbeat::run(inner.clone(), background.clone()));
+        let (completions, outcomes) = mpsc::channel(inner.config.concurrency * 2 + 16);
+        let completer = tokio::spawn(completer::run(inner.clone(), outcomes));
+
+        let mut jobs = JoinSet::new();
+        self.claim_loop(&mut jobs, &completions, &shutdown).await;
+
+        // Shutdown: no more claims. Give held jobs the grace period.
+        let held = jobs.len();
+        if held > 0 {
+            tracing::info!(worker = %inner.id, held, grace = ?inner.config.shutdown_grace,
+                "stopping: waiting for held jobs");
+        }
+        let deadline = tokio::time::Instant::now() + inner.config.shutdown_grace;
+        while !jobs.is_empty() {
+            match tokio::time::timeout_at(deadline, jobs.join_next()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(worker = %inner.id, still_running = jobs.len(),
+                        "shutdown grace elapsed: leaving the remaining jobs leased; the rescuer retries them after their lease expires");
+                    jobs.abort_all();
+                    while jobs.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        drop(completions);
+        // Outcomes already produced are recorded unless the database stays away for a whole lease.
+        if tokio::time::timeout(inner.config.lease, completer)
+            .await
+            .is_err()
+        {
+            tracing::error!(worker = %inner.id,
+                "could not record the last completions; their rows stay running and will be rescued");
+        }
+        background.cancel();
+        let _ = tokio::join!(listener, heartbeat);
+        self.deregister().await;
+        tracing::info!(worker = %inner.id, "worker stopped");
+        Ok(())
+    }
+
+    async fn claim_loop(
+        &self,
+        jobs: &mut JoinSet<()>,
+        completions: &mpsc::Sender<Completion>,
+        shutdown: &CancellationToken,
+    ) {
+        let inner = &self.inner;
+        let slots = Arc::new(Semaphore::new(inner.config.concurrency));
+        let lease_secs = inner.config.lease.as_secs_f64();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            while jobs.try_join_next().is_some() {}
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = shutdown.cancelled() => return,
+            };
+            let mut permits = vec![first];
+            while let Ok(permit) = slots.clone().try_acquire_owned() {
+                permits.push(permit);
+            }
+            let wanted = permits.len();
+            match self.claim(wanted, lease_secs).await {
+                Ok(claimed) => {
+                    backoff.reset();
+                    let got = claimed.len();
+                    for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
+                        let id = job.id;
+                        let attempt = job.attempt;
+                        // Holding the map lock across the spawn makes the task's entry exist before
+                        // the task can finish and look it up.
+                        let mut in_flight = inner.in_flight.lock().expect("in_flight lock");
+                        let abort = jobs.spawn(execute::run(
+                            inner.clone(),
+                            job,
+                            completions.clone(),
+                            permit,
+                        ));
+                        in_flight.insert(
+                            id,
+                            InFlight {
+                                attempt,
+                                abort,
+                                completing: false,
+                            },
+                        );
+                    }
+                    drop(permits);
+                    if got < wanted {
+                        // Drained: sleep until a notification, the poll tick, or shutdown.
+                        tokio::select! {
+                            () = inner.wake.notified() => {}
+                            () = tokio::time::sleep(inner.config.poll_interval) => {}
+                            () = shutdown.cancelled() => return,
+                        }
+                    }
+                }
+                Err(e) => {
+                    drop(permits);
+                    let delay = backoff.next_delay();
+                    tracing::warn!(worker = %inner.id, error = %e, retry_in = ?delay, "claim failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn claim(&self, limit: usize, lease_secs: f64) -> Result<Vec<Job>> {
+        let inner = &self.inner;
+        let client = inner.db.client().await?;
+        let statement = client.prepare_cached(sql::CLAIM).await?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &inner.config.queues,
+                    &(limit as i64),
+                    &&*inner.id,
+                    &lease_secs,
+                ],
+            )
+            .await?;
+        inner
+            .stats
+            .claimed
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        Ok(rows
+            .into_iter()
+            .map(|row| Job {
+                id: row.get("id"),
+                handler: row.get("handler"),
+                queue: row.get("queue"),
+                payload: row.get("payload"),
+                attempt: row.get("attempt"),
+                max_attempts: row.get("max_attempts"),
+                idempotency_key: row.get("idempotency_key"),
+                task_id: row.get("task_id"),
+                timeout: Duration::from_secs_f64(row.get::<_, f64>("timeout_secs").max(0.001)),
+                worker_id: inner.id.clone(),
+            })
+            .collect())
+    }
+
+    async fn register(&self) -> Result<()> {
+        let inner = &self.inner;
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let client = inner.db.client().await?;
+        client
+            .execute(
+                sql::WORKER_REGISTER,
+                &[
+                    &&*inner.id,
+                    &host,
+                    &(std::process::id() as i32),
+                    &inner.config.queues,
+                    &(inner.config.concurrency as i32),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn deregister(&self) {
+        let inner = &self.inner;
+        let result = async {
+            let client = inner.db.client().await?;
+            client
+                .execute(sql::WORKER_DEREGISTER, &[&&*inner.id])
+                .await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::debug!(worker = %inner.id, error = %e, "could not remove the worker row");
+        }
+    }
+}
+
+/// `host:pid:random`, unique across restarts so a restarted process never inherits the leases (and
+/// completions) of its predecessor.
+fn generate_worker_id() -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    format!(
+        "{host}:{}:{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}

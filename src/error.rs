@@ -9,10 +9,10 @@ use crate::{config::ConfigError, embedded::EmbeddedError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A statement failed in Postgres, or the connection broke.
-    #[error("database: {0}")]
+    #[error("database: {}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
     /// No pooled connection could be had.
-    #[error("connection pool: {0}")]
+    #[error("connection pool: {}", describe_pool(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     /// The connection pool could not be built from the given settings.
     #[error("connection pool setup: {0}")]
@@ -68,6 +68,34 @@ impl Error {
             Error::Pool(deadpool_postgres::PoolError::Backend(e)) => e.as_db_error(),
             _ => None,
         }
+    }
+}
+
+/// tokio-postgres prints only "db error" for a server error; say what the server said.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{} ({})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; detail: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => describe(e),
+        other => other.to_string(),
     }
 }
 

@@ -1,0 +1,304 @@
+//! Test harness: every test gets a fresh database cloned from a migrated template.
+//!
+//! The server is `PGTIDE_TEST_DATABASE_URL` (a role that may create databases) when set. Otherwise the
+//! harness starts a throwaway cluster of its own in the temp directory with pgtide's embedded-cluster
+//! code, shared by all test processes and left running for the next run (fsync off: it holds nothing
+//! worth keeping). The template is built once per schema version under an advisory lock, so parallel
+//! test processes never race to build it.
+
+#![allow(dead_code)]
+
+pub mod handlers;
+
+use std::{
+    future::Future,
+    sync::{atomic::AtomicUsize, Arc},
+    time::{Duration, Instant},
+};
+
+use pgtide::{
+    embedded::{EmbeddedOptions, EmbeddedPostgres},
+    handlers::Registry,
+    Database, Worker, WorkerConfig,
+};
+use tokio::sync::OnceCell;
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+/// Connection string of the server's maintenance database.
+async fn server_url() -> &'static str {
+    static URL: OnceCell<String> = OnceCell::const_new();
+    URL.get_or_init(|| async {
+        if let Ok(url) = std::env::var("PGTIDE_TEST_DATABASE_URL") {
+            return url;
+        }
+        let dir = std::env::temp_dir().join(format!("pgtide-test-pg-{}", nix::unistd::getuid()));
+        let options = EmbeddedOptions {
+            settings: [
+                ("fsync", "off"),
+                ("synchronous_commit", "off"),
+                ("full_page_writes", "off"),
+                ("max_connections", "500"),
+                ("log_min_messages", "fatal"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, &options))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("starting the test cluster: {e}"));
+        cluster.url("postgres")
+    })
+    .await
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let mut config: url_parts::Url = url_parts::Url::parse(url);
+    config.database = database.to_string();
+    config.to_string()
+}
+
+mod url_parts {
+    /// Just enough URL handling to swap the database name of a postgres:// URL.
+    pub struct Url {
+        prefix: String,
+        pub database: String,
+        query: String,
+    }
+
+    impl Url {
+        pub fn parse(url: &str) -> Self {
+            let (base, query) = match url.split_once('?') {
+                Some((b, q)) => (b, format!("?{q}")),
+                None => (url, String::new()),
+            };
+            let scheme_end = base.find("://").map_or(0, |i| i + 3);
+            let (prefix, database) = match base[scheme_end..].find('/') {
+                Some(i) => (
+                    base[..scheme_end + i].to_string(),
+                    base[scheme_end + i + 1..].to_string(),
+                ),
+                None => (base.to_string(), String::new()),
+            };
+            Self {
+                prefix,
+                database,
+                query,
+            }
+        }
+    }
+
+    impl std::fmt::Display for Url {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}/{}{}", self.prefix, self.database, self.query)
+        }
+    }
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(server_url().await, NoTls)
+        .await
+        .expect("connecting to the test server");
+    tokio::spawn(connection);
+    client
+}
+
+/// The migrated template's name, built on first use.
+async fn template() -> &'static str {
+    static NAME: OnceCell<String> = OnceCell::const_new();
+    NAME.get_or_init(|| async {
+        let name = format!("pgtide_tpl_{:016x}", pgtide::migrate::schema_fingerprint());
+        let admin = admin().await;
+        admin.execute("select pg_advisory_lock(77001)", &[]).await.unwrap();
+        let ready: Option<bool> = admin
+            .query_opt("select datistemplate from pg_database where datname = $1", &[&name])
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        if ready != Some(true) {
+            if ready.is_some() {
+                // A half-built template from a crashed run.
+                admin.batch_execute(&format!("drop database \"{name}\" with (force)")).await.unwrap();
+            }
+            admin.batch_execute(&format!("create database \"{name}\"")).await.unwrap();
+            {
+                let db = Database::connect(&with_database(server_url().await, &name), 1).unwrap();
+                pgtide::migrate(&db).await.expect("migrating the template");
+                db.pool().close();
+            }
+            // The migration connection must be gone before the template can be copied.
+            admin
+                .batch_execute(&format!(
+                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{name}';
+                     alter database \"{name}\" with is_template true"
+                ))
+                .await
+                .unwrap();
+        }
+        admin.execute("select pg_advisory_unlock(77001)", &[]).await.unwrap();
+        name
+    })
+    .await
+}
+
+/// A fresh database of the current schema, dropped when the value is dropped.
+pub struct TestDb {
+    /// Connection string of the test database.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+    /// A pool on it.
+    pub db: Database,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Creates a fresh, migrated database for one test.
+pub async fn test_db() -> TestDb {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let template = template().await;
+    let name = format!(
+        "t_{}_{}_{:04x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        rand::random::<u16>()
+    );
+    let admin = admin().await;
+    let mut tries = 0;
+    loop {
+        match admin
+            .batch_execute(&format!(
+                "create database \"{name}\" template \"{template}\""
+            ))
+            .await
+        {
+            Ok(()) => break,
+            // "source database is being accessed by other users": a template builder's connection
+            // is still closing.
+            Err(e) if tries < 50 => {
+                tries += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("creating {name}: {e}"),
+        }
+    }
+    let url = with_database(server_url().await, &name);
+    let db = Database::connect(&url, 40).unwrap();
+    TestDb { url, name, db }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        self.db.pool().close();
+        // Drop runs outside async context: use a private runtime on a plain thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let admin = admin().await;
+                let _ = admin
+                    .batch_execute(&format!("drop database if exists \"{name}\" with (force)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs a scalar query (`select count(*) ...`) on `db`.
+pub async fn scalar(db: &Database, sql: &str) -> i64 {
+    db.client()
+        .await
+        .unwrap()
+        .query_one(sql, &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A worker running in the background, stopped by [`RunningWorker::stop`].
+pub struct RunningWorker {
+    pub worker: Worker,
+    pub stop: CancellationToken,
+    pub task: tokio::task::JoinHandle<pgtide::Result<()>>,
+}
+
+impl RunningWorker {
+    /// Starts `registry` on `db` with `config`.
+    pub fn start(db: &Database, registry: Registry, config: WorkerConfig) -> Self {
+        let worker = Worker::builder(db.clone())
+            .config(config)
+            .registry(registry)
+            .build()
+            .unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (worker, stop) = (worker.clone(), stop.clone());
+            async move { worker.run(stop).await }
+        });
+        Self { worker, stop, task }
+    }
+
+    /// Signals shutdown and waits for the worker to return.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A quick-test worker configuration: short lease, short poll.
+pub fn quick_config(concurrency: usize) -> WorkerConfig {
+    WorkerConfig {
+        concurrency,
+        lease: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+/// Runs the promoter until `db` has no due scheduled rows left (tests drive maintenance by hand).
+pub async fn promote(db: &Database) -> i64 {
+    pgtide::maintenance::Promoter::new(db.clone(), 1000)
+        .run_once()
+        .await
+        .unwrap()
+        .total()
+}
+
+/// A registry holding the given handlers (and `noop`).
+pub fn registry(handlers: Vec<(&str, Arc<dyn pgtide::Handler>)>) -> Registry {
+    let mut registry = Registry::new();
+    for (name, handler) in handlers {
+        registry.insert(name, handler, None);
+    }
+    registry
+}

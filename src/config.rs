@@ -24,13 +24,15 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not valid TOML or has unknown keys or wrong types (toml names the key and line).
-    #[error("config file {path}: {source}")]
+    /// The file is not valid TOML, or has an unknown key or a value of the wrong type.
+    #[error("config file {}, {location}: {message}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The parser's message, with the key and position.
-        source: toml::de::Error,
+        /// Where: the line number and its text.
+        location: String,
+        /// The parser's message.
+        message: String,
     },
     /// A value parsed but is not acceptable.
     #[error("{}{key}: {reason}", path.as_ref().map(|p| format!("config file {}: ", p.display())).unwrap_or_default())]
@@ -168,11 +170,19 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the key and the reason.
     pub fn parse(text: &str, path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| "<inline>".into()),
-            source,
+            location: e.span().map_or_else(
+                || "somewhere".to_string(),
+                |span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count();
+                    let source = text.lines().nth(line).unwrap_or_default().trim();
+                    format!("line {} ({source})", line + 1)
+                },
+            ),
+            message: e.message().trim().replace('\n', " "),
         })?;
         config
             .validate_and_interpolate(&|name| std::env::var(name).ok())

@@ -237,7 +237,6 @@ pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) ->
             other => other,
         })?;
     }
-    let column = |f: fn(&NewJob) -> _| jobs.iter().map(f).collect::<Vec<_>>();
     let handlers: Vec<&str> = jobs.iter().map(|j| j.handler.as_str()).collect();
     let payloads: Vec<&Value> = jobs.iter().map(|j| &j.payload).collect();
     let queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
@@ -246,9 +245,9 @@ pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) ->
     let priorities: Vec<i32> = jobs.iter().map(|j| i32::from(j.priority)).collect();
     let max_attempts: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
     let strategies: Vec<&str> = jobs.iter().map(|j| j.retry_strategy.as_str()).collect();
-    let bases = column(|j| j.retry_base.as_secs_f64());
-    let maxes = column(|j| j.retry_max.as_secs_f64());
-    let timeouts = column(|j| j.timeout.as_secs_f64());
+    let bases: Vec<f64> = jobs.iter().map(|j| j.retry_base.as_secs_f64()).collect();
+    let maxes: Vec<f64> = jobs.iter().map(|j| j.retry_max.as_secs_f64()).collect();
+    let timeouts: Vec<f64> = jobs.iter().map(|j| j.timeout.as_secs_f64()).collect();
 
     let statement = client.prepare(sql::ENQUEUE_MANY).await?;
     let rows = client

@@ -124,25 +124,12 @@ async fn sql_transaction(
         timeout.as_millis().max(1)
     ))
     .await?;
-    let statement = tx.prepare_cached(&handler.statement).await?;
-    let text;
-    match statement.params() {
-        [] => tx.execute(&statement, &[]).await?,
-        [ty] if *ty == Type::JSONB || *ty == Type::JSON => {
-            tx.execute(&statement, &[&job.payload]).await?
-        }
-        [ty] if *ty == Type::TEXT || *ty == Type::VARCHAR => {
-            text = job.payload.to_string();
-            tx.execute(&statement, &[&text]).await?
-        }
-        other => {
-            return Err(Error::invalid(
-                "sql handler statement",
-                &handler.statement,
-                format!("at most one parameter, $1 as jsonb (it has {other:?})"),
-            ))
-        }
-    };
+    // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast. A
+    // statement that ignores it still gets it (Postgres accepts unused declared parameters).
+    let statement = tx
+        .prepare_typed_cached(&handler.statement, &[Type::JSONB])
+        .await?;
+    tx.execute(&statement, &[&job.payload]).await?;
     let rows = tx
         .query(
             sql::COMPLETE_SUCCEEDED,

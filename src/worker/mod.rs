@@ -270,7 +270,7 @@ impl Worker {
                 move |event| match event {
                     Event::Connected => inner.wake.notify_one(),
                     Event::Notification { payload, .. } => {
-                        if inner.config.queues.iter().any(|q| *q == payload) {
+                        if inner.config.queues.contains(&payload) {
                             inner.wake.notify_one();
                         }
                     }

@@ -1,0 +1,185 @@
+//! The `pgtide` binary as a user runs it: flags and their env equivalents, a config file with
+//! handlers, SIGTERM, and clear errors for bad configuration.
+
+mod common;
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{scalar, test_db, wait_until};
+use nix::{sys::signal::Signal, unistd::Pid};
+use pgtide::NewJob;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pgtide");
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pgtide-cli-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_runs_configured_handlers_and_stops_on_sigterm() {
+    let t = test_db().await;
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute("create table ledger (n int)")
+        .await
+        .unwrap();
+    let config = write_config(
+        &t.name,
+        r#"
+        [worker]
+        queues = ["ignored-by-flag"]
+        lease = "10s"
+        [handlers.pause]
+        kind = "shell"
+        command = ["sleep", "1"]
+        [handlers.record]
+        kind = "sql"
+        statement = "insert into ledger (n) values (($1->>'n')::int)"
+        "#,
+    );
+    let jobs = vec![
+        NewJob::new("pause")
+            .queue("mail")
+            .idempotency_key("pause-1"),
+        NewJob::new("pause").idempotency_key("pause-2"),
+        NewJob::new("record")
+            .payload(json!({"n": 7}))
+            .idempotency_key("record"),
+    ];
+    pgtide::enqueue_many(&t, &jobs).await.unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "worker",
+            "--queues",
+            "default,mail",
+            "--concurrency",
+            "4",
+            "--shutdown-grace",
+            "20s",
+        ])
+        .env("DATABASE_URL", &t.url)
+        .env("PGTIDE_CONFIG", &config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "both shell jobs to run and the sql job to finish",
+        || async {
+            scalar(
+                &t,
+                "select count(*) from pgtide.executions where status = 'running'",
+            )
+            .await
+                == 2
+                && scalar(&t, "select count(*) from ledger").await == 1
+        },
+    )
+    .await;
+    let signalled = Instant::now();
+    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "it left after finishing, not after the grace"
+    );
+    assert!(stderr.contains("shutdown requested"), "{stderr}");
+    // The held shell jobs finished during the grace period.
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'succeeded'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where queue = 'mail' and status = 'succeeded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(scalar(&t, "select count(*) from pgtide.workers").await, 0);
+    let _ = std::fs::remove_file(config);
+}
+
+#[tokio::test]
+async fn migrate_reports_and_bad_setups_fail_clearly() {
+    let t = test_db().await;
+    let out = Command::new(BIN)
+        .args(["migrate", "--database-url", &t.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "schema is up to date"
+    );
+
+    let out = Command::new(BIN)
+        .arg("worker")
+        .env_remove("DATABASE_URL")
+        .env_remove("PGTIDE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid database_url") && stderr.contains("--database-url"),
+        "{stderr}"
+    );
+
+    let config = write_config("bad", "[worker]\nconcurrency = 4\nlease = \"forever\"\n");
+    let out = Command::new(BIN)
+        .args(["worker", "--database-url", &t.url, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(config.to_str().unwrap()) && stderr.contains("lease"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        stderr.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+
+    let config = write_config(
+        "nohandler",
+        "[handlers.x]\nkind = \"http\"\nurl = \"https://h/${PGTIDE_SURELY_UNSET}\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["worker", "--database-url", &t.url, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("handlers.x.url") && stderr.contains("PGTIDE_SURELY_UNSET is not set"),
+        "{stderr}"
+    );
+    // Nothing ran: no worker registered.
+    assert_eq!(scalar(&t, "select count(*) from pgtide.workers").await, 0);
+}

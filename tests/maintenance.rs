@@ -1,0 +1,282 @@
+//! The leader-elected services: promoter, rescuer, pruner, and the leader lease itself. Each is
+//! driven one pass at a time (`run_once`) on state built by hand, so nothing depends on timing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{scalar, test_db};
+use pgtide::maintenance::{Leader, Promoter, Pruner, Rescuer};
+
+#[tokio::test]
+async fn the_promoter_queues_due_rows_and_notifies_their_queues() {
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "insert into pgtide.executions (handler, queue, status, visible_at, idempotency_key) values
+               ('a', 'q1', 'scheduled', now() - interval '1 s', 'due-1'),
+               ('a', 'q1', 'scheduled', now() - interval '2 s', 'due-2'),
+               ('a', 'q2', 'scheduled', now() - interval '1 s', 'due-3'),
+               ('a', 'q3', 'scheduled', now() + interval '1 h', 'later')",
+        )
+        .await
+        .unwrap();
+    let (listener, mut messages) = t.dedicated().await.unwrap();
+    listener.batch_execute("listen pgtide_jobs").await.unwrap();
+
+    // A batch size of 1 forces several statements in one pass.
+    let promoted = Promoter::new(t.db.clone(), 1).run_once().await.unwrap();
+    assert_eq!(promoted.total(), 3);
+    let mut per_queue = promoted.per_queue.clone();
+    per_queue.sort();
+    assert_eq!(per_queue, [("q1".to_string(), 2), ("q2".to_string(), 1)]);
+    let until_next = promoted.next_due.unwrap() - promoted.db_now.unwrap();
+    assert!(
+        until_next > chrono::Duration::minutes(59),
+        "the next due row is the one an hour out"
+    );
+
+    let statuses: Vec<(String, String)> = client
+        .query(
+            "select idempotency_key, status::text from pgtide.executions order by idempotency_key",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("due-1".into(), "queued".into()),
+            ("due-2".into(), "queued".into()),
+            ("due-3".into(), "queued".into()),
+            ("later".into(), "scheduled".into()),
+        ]
+    );
+    let mut notified = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), messages.recv()).await
+    {
+        if let tokio_postgres::AsyncMessage::Notification(n) = m {
+            notified.push(n.payload().to_string());
+        }
+    }
+    notified.sort();
+    // At most one notification per queue per statement: batch size 1 took three statements, two of
+    // which promoted a q1 row.
+    assert_eq!(notified, ["q1", "q1", "q2"]);
+}
+
+#[tokio::test]
+async fn the_rescuer_retries_or_buries_expired_leases_and_nothing_else() {
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "insert into pgtide.executions
+               (handler, status, attempt, max_attempts, worker_id, lease_until, started_at, idempotency_key, finished_at) values
+               ('a', 'running', 1, 3, 'w-gone', now() - interval '1 s', now() - interval '1 min', 'expired', null),
+               ('a', 'running', 3, 3, 'w-gone', now() - interval '1 s', now() - interval '1 min', 'last#3', null),
+               ('a', 'running', 1, 3, 'w-alive', now() + interval '30 s', now(), 'alive', null),
+               ('a', 'succeeded', 1, 3, 'w-done', now() - interval '1 h', now(), 'done', now())",
+        )
+        .await
+        .unwrap();
+    let mut rescued = Rescuer::new(t.db.clone(), 1).run_once().await.unwrap();
+    rescued.sort_by_key(|r| r.id);
+    assert_eq!(rescued.len(), 2);
+    assert_eq!(rescued[0].status, "failed");
+    assert!(rescued[0].retry_id.is_some());
+    assert_eq!(rescued[0].worker_id.as_deref(), Some("w-gone"));
+    assert_eq!(
+        rescued[1].status, "dead",
+        "the last attempt's expiry is final"
+    );
+    assert_eq!(rescued[1].retry_id, None);
+
+    let rows: Vec<(String, String, Option<String>)> = client
+        .query(
+            "select idempotency_key, status::text, error from pgtide.executions order by id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(rows[0].1, "failed");
+    assert!(rows[0]
+        .2
+        .as_deref()
+        .unwrap()
+        .contains("worker w-gone stopped heartbeating"));
+    assert_eq!(rows[1].1, "dead");
+    assert_eq!(
+        (rows[2].0.as_str(), rows[2].1.as_str()),
+        ("alive", "running"),
+        "a live lease is untouched"
+    );
+    assert_eq!(
+        (rows[3].0.as_str(), rows[3].1.as_str()),
+        ("done", "succeeded"),
+        "finished rows are untouched"
+    );
+    assert_eq!(
+        (rows[4].0.as_str(), rows[4].1.as_str()),
+        ("expired#2", "scheduled")
+    );
+    assert_eq!(rows.len(), 5);
+    // A second pass finds nothing.
+    assert!(Rescuer::new(t.db.clone(), 10)
+        .run_once()
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_failure_transition_is_guarded_on_status_and_attempt() {
+    // River bug #1302: a rescuer that read a row before it completed must not overwrite it.
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    let id: i64 = client
+        .query_one(
+            "insert into pgtide.executions (handler, status, attempt, worker_id, lease_until, idempotency_key)
+             values ('a', 'running', 2, 'w', now() - interval '1 s', 'k#2') returning id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // What the rescuer read: (id, attempt 2). Meanwhile the worker completed it.
+    client
+        .execute(
+            "update pgtide.executions set status = 'succeeded', lease_until = null where id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let changed = client
+        .query(
+            "select * from pgtide.fail_attempts(array[$1::bigint], '{2}', '{late}', '{f}', null, true)",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert!(changed.is_empty());
+    // And a stale attempt number changes nothing either.
+    client
+        .execute("update pgtide.executions set status = 'running', lease_until = now() - interval '1 s' where id = $1", &[&id])
+        .await
+        .unwrap();
+    let changed = client
+        .query(
+            "select * from pgtide.fail_attempts(array[$1::bigint], '{1}', '{stale}', '{f}', 'w', false)",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    assert!(changed.is_empty());
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.executions").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn one_leader_at_a_time_and_a_stale_one_cannot_renew() {
+    let t = test_db().await;
+    let ttl = Duration::from_secs(30);
+    let a = Leader::new(t.db.clone(), "maintenance", "a", ttl);
+    let b = Leader::new(t.db.clone(), "maintenance", "b", ttl);
+    assert!(a.try_acquire().await.unwrap());
+    assert!(
+        !b.try_acquire().await.unwrap(),
+        "b must wait while a's lease is live"
+    );
+    assert!(a.try_acquire().await.unwrap(), "a renews");
+
+    // a stalls past its lease: b takes over.
+    t.client()
+        .await
+        .unwrap()
+        .execute(
+            "update pgtide.leader set expires_at = now() - interval '1 s'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(b.try_acquire().await.unwrap());
+    assert!(
+        !a.try_acquire().await.unwrap(),
+        "the stale leader's renewal after the takeover fails"
+    );
+    let holder: String = t
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "select holder from pgtide.leader where name = 'maintenance'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(holder, "b");
+
+    // Releasing hands over at once; releasing a lease one does not hold changes nothing.
+    a.release().await.unwrap();
+    assert_eq!(scalar(&t, "select count(*) from pgtide.leader").await, 1);
+    b.release().await.unwrap();
+    assert!(a.try_acquire().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_pruner_keeps_rows_until_their_retention() {
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "insert into pgtide.executions (handler, status, finished_at, idempotency_key) values
+               ('a', 'succeeded', now() - interval '8 days', 'old-ok'),
+               ('a', 'cancelled', now() - interval '8 days', 'old-cancelled'),
+               ('a', 'succeeded', now() - interval '1 day', 'new-ok'),
+               ('a', 'dead', now() - interval '8 days', 'old-dead'),
+               ('a', 'dead', now() - interval '31 days', 'ancient-dead');
+             insert into pgtide.executions (handler, status, visible_at, idempotency_key) values
+               ('a', 'scheduled', now() + interval '1 day', 'pending');",
+        )
+        .await
+        .unwrap();
+    let day = Duration::from_secs(24 * 3600);
+    let deleted = Pruner::new(t.db.clone(), 7 * day, 30 * day, 1)
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+    let left: Vec<String> = client
+        .query(
+            "select idempotency_key from pgtide.executions order by id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["new-ok", "old-dead", "pending"]);
+    // The SQL function refuses to prune live statuses.
+    let err = client
+        .query_one("select pgtide.prune(interval '0', '{queued}')", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("invalid statuses"),
+        "{err:?}"
+    );
+}

@@ -82,7 +82,7 @@ async fn session(
     client
         .batch_execute(&listen)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::describe(&e))?;
     healthy.store(true, Ordering::Relaxed);
     tracing::debug!(?channels, "listening");
     on_event(Event::Connected);
@@ -100,7 +100,7 @@ async fn session(
             () = tokio::time::sleep(PING_AFTER) => {
                 match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(format!("ping failed: {e}")),
+                    Ok(Err(e)) => return Err(format!("ping failed: {}", crate::error::describe(&e))),
                     Err(_) => return Err(format!("ping got no answer within {PING_TIMEOUT:?}")),
                 }
             }

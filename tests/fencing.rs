@@ -148,16 +148,7 @@ async fn a_stale_sql_handler_rolls_its_effect_back() {
         0,
         "the stale effect never committed"
     );
-    assert_eq!(
-        scalar(
-            &t,
-            &format!(
-                "select count(*) from pgtide.executions where id = {id} and status = 'failed'"
-            )
-        )
-        .await,
-        1
-    );
+    assert_eq!(common::status_of(&t, id).await, "failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,14 +167,7 @@ async fn cancelling_a_running_job_stops_its_handler_at_the_next_heartbeat() {
         gate.started.load(Ordering::SeqCst) == 1
     })
     .await;
-    let before: String = t
-        .client()
-        .await
-        .unwrap()
-        .query_one("select pgtide.cancel($1)::text", &[&id])
-        .await
-        .unwrap()
-        .get(0);
+    let before: String = common::one(&t, "select pgtide.cancel($1)::text", &[&id]).await;
     assert_eq!(before, "running");
     wait_until(
         Duration::from_secs(10),

@@ -213,17 +213,12 @@ async fn one_leader_at_a_time_and_a_stale_one_cannot_renew() {
         !a.try_acquire().await.unwrap(),
         "the stale leader's renewal after the takeover fails"
     );
-    let holder: String = t
-        .client()
-        .await
-        .unwrap()
-        .query_one(
-            "select holder from pgtide.leader where name = 'maintenance'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let holder: String = common::one(
+        &t,
+        "select holder from pgtide.leader where name = 'maintenance'",
+        &[],
+    )
+    .await;
     assert_eq!(holder, "b");
 
     // Releasing hands over at once; releasing a lease one does not hold changes nothing.

@@ -28,25 +28,18 @@ async fn a_notification_wakes_an_idle_worker() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let id = pgtide::enqueue(&t, &NewJob::new("noop")).await.unwrap();
     // Polling is hourly: only the notification can get this done.
-    wait_until(Duration::from_secs(10), "the notified job to succeed", || async {
-        scalar(&t, &format!("select count(*) from pgtide.executions where id = {id} and status = 'succeeded'")).await == 1
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the notified job to succeed",
+        || async { common::status_of(&t, id).await == "succeeded" },
+    )
     .await;
     // A notification for a queue the worker does not serve leaves it alone.
     let other = pgtide::enqueue(&t, &NewJob::new("noop").queue("elsewhere"))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        scalar(
-            &t,
-            &format!(
-                "select count(*) from pgtide.executions where id = {other} and status = 'queued'"
-            )
-        )
-        .await,
-        1
-    );
+    assert_eq!(common::status_of(&t, other).await, "queued");
     worker.stop().await;
 }
 
@@ -79,9 +72,11 @@ async fn the_listener_reconnects_after_its_backend_is_killed() {
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let id = pgtide::enqueue(&t, &NewJob::new("noop")).await.unwrap();
-    wait_until(Duration::from_secs(10), "a job after the reconnect to succeed", || async {
-        scalar(&t, &format!("select count(*) from pgtide.executions where id = {id} and status = 'succeeded'")).await == 1
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "a job after the reconnect to succeed",
+        || async { common::status_of(&t, id).await == "succeeded" },
+    )
     .await;
     worker.stop().await;
 }

@@ -287,9 +287,11 @@ async fn panics_and_timeouts_cost_one_attempt_each_and_never_the_worker() {
     .await;
     // The same worker still runs jobs.
     let after = pgtide::enqueue(&t, &NewJob::new("noop")).await.unwrap();
-    wait_until(Duration::from_secs(10), "a later job to succeed", || async {
-        scalar(&t, &format!("select count(*) from pgtide.executions where id = {after} and status = 'succeeded'")).await == 1
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "a later job to succeed",
+        || async { common::status_of(&t, after).await == "succeeded" },
+    )
     .await;
     worker.stop().await;
 
@@ -345,14 +347,12 @@ async fn an_unknown_handler_is_a_failed_attempt_that_a_capable_worker_retries() 
     )
     .await;
     unaware.stop().await;
-    let error: String = t
-        .client()
-        .await
-        .unwrap()
-        .query_one("select error from pgtide.executions where id = $1", &[&id])
-        .await
-        .unwrap()
-        .get(0);
+    let error: String = common::one(
+        &t,
+        "select error from pgtide.executions where id = $1",
+        &[&id],
+    )
+    .await;
     assert_eq!(
         error,
         format!("unknown handler \"mystery\" on worker {unaware_id}")
@@ -379,16 +379,11 @@ async fn an_unknown_handler_is_a_failed_attempt_that_a_capable_worker_retries() 
     )
     .await;
     capable.stop().await;
-    let worker: String = t
-        .client()
-        .await
-        .unwrap()
-        .query_one(
-            "select worker_id from pgtide.executions where retry_of = $1",
-            &[&id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let worker: String = common::one(
+        &t,
+        "select worker_id from pgtide.executions where retry_of = $1",
+        &[&id],
+    )
+    .await;
     assert_eq!(worker, capable_id);
 }

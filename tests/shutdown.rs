@@ -56,16 +56,7 @@ async fn held_jobs_finish_and_nothing_new_is_claimed() {
         .await,
         2
     );
-    assert_eq!(
-        scalar(
-            &t,
-            &format!(
-                "select count(*) from pgtide.executions where id = {late} and status = 'queued'"
-            )
-        )
-        .await,
-        1
-    );
+    assert_eq!(common::status_of(&t, late).await, "queued");
     assert_eq!(
         scalar(&t, "select count(*) from pgtide.workers").await,
         0,

@@ -302,3 +302,31 @@ pub fn registry(handlers: Vec<(&str, Arc<dyn pgtide::Handler>)>) -> Registry {
     }
     registry
 }
+
+/// Runs a query that returns one value.
+pub async fn one<T>(
+    db: &Database,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    db.client()
+        .await
+        .unwrap()
+        .query_one(sql, params)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The status of execution `id`.
+pub async fn status_of(db: &Database, id: i64) -> String {
+    one(
+        db,
+        "select status::text from pgtide.executions where id = $1",
+        &[&id],
+    )
+    .await
+}

@@ -7,7 +7,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::{Database, Result};
+use crate::{sql, Database, Result};
 
 mod embedded {
     refinery::embed_migrations!("sql/migrations");
@@ -39,12 +39,12 @@ pub struct MigrationReport {
 pub async fn migrate(db: &Database) -> Result<MigrationReport> {
     let (mut client, _messages) = db.dedicated().await?;
     client
-        .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .execute(sql::MIGRATION_LOCK, &[&MIGRATION_LOCK_KEY])
         .await?;
     let outcome = run_locked(&mut client).await;
     // Closing the connection would release the lock too; unlock explicitly so a failure is visible.
     let unlocked = client
-        .execute("select pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .execute(sql::MIGRATION_UNLOCK, &[&MIGRATION_LOCK_KEY])
         .await;
     let report = outcome?;
     unlocked?;
@@ -52,9 +52,7 @@ pub async fn migrate(db: &Database) -> Result<MigrationReport> {
 }
 
 async fn run_locked(client: &mut tokio_postgres::Client) -> Result<MigrationReport> {
-    client
-        .batch_execute("create schema if not exists pgtide")
-        .await?;
+    client.batch_execute(sql::CREATE_SCHEMA).await?;
     let mut runner = embedded::migrations::runner();
     runner.set_migration_table_name(HISTORY_TABLE);
     let report = runner.run_async(client).await?;

@@ -39,18 +39,19 @@ pub(crate) enum Event {
     Connected,
 }
 
-/// Keeps a LISTEN connection on `channels` open until `shutdown`, calling `on_event` for each event.
+/// Keeps a LISTEN connection open until `shutdown`, calling `on_event` for each event. `listen` holds
+/// the LISTEN statements to run on every (re)connect.
 /// `healthy` tells observers whether notifications currently flow.
 pub(crate) async fn listen(
     db: Database,
-    channels: &'static [&'static str],
+    listen: &'static [&'static str],
     healthy: Arc<AtomicBool>,
     shutdown: CancellationToken,
     on_event: impl Fn(Event) + Send + 'static,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     while !shutdown.is_cancelled() {
-        match session(&db, channels, &healthy, &shutdown, &on_event).await {
+        match session(&db, listen, &healthy, &shutdown, &on_event).await {
             Ok(()) => return,
             Err(reason) => {
                 healthy.store(false, Ordering::Relaxed);
@@ -72,19 +73,20 @@ pub(crate) async fn listen(
 /// breaks.
 async fn session(
     db: &Database,
-    channels: &[&str],
+    listen: &[&str],
     healthy: &AtomicBool,
     shutdown: &CancellationToken,
     on_event: &(impl Fn(Event) + Send),
 ) -> Result<(), String> {
     let (client, mut messages) = db.dedicated().await.map_err(|e| e.to_string())?;
-    let listen: String = channels.iter().map(|c| format!("listen {c};")).collect();
-    client
-        .batch_execute(&listen)
-        .await
-        .map_err(|e| crate::error::describe(&e))?;
+    for statement in listen {
+        client
+            .batch_execute(statement)
+            .await
+            .map_err(|e| crate::error::describe(&e))?;
+    }
     healthy.store(true, Ordering::Relaxed);
-    tracing::debug!(?channels, "listening");
+    tracing::debug!(?listen, "listening");
     on_event(Event::Connected);
     loop {
         tokio::select! {

@@ -47,4 +47,14 @@ queries! {
     PRUNE = "prune.sql";
     /// Forgets workers that have not been seen for a long time.
     PRUNE_WORKERS = "prune_workers.sql";
+    /// Takes the migration lock.
+    MIGRATION_LOCK = "migration_lock.sql";
+    /// Releases the migration lock.
+    MIGRATION_UNLOCK = "migration_unlock.sql";
+    /// Creates the pgtide schema (refinery's history table lives in it).
+    CREATE_SCHEMA = "create_schema.sql";
+    /// Sets `statement_timeout` for the current transaction.
+    SET_STATEMENT_TIMEOUT = "set_statement_timeout.sql";
+    /// Subscribes a connection to `pgtide_jobs`.
+    LISTEN_JOBS = "listen_jobs.sql";
 }

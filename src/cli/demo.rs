@@ -66,7 +66,7 @@ pub(crate) async fn run(url: &str) -> Result<(), pgtide::Error> {
     pgtide::migrate(&db).await?;
     let client = db.client().await?;
     let since: i64 = client
-        .query_one("select coalesce(max(id), 0) from pgtide.executions", &[])
+        .query_one(include_str!("../../sql/queries/demo_since.sql"), &[])
         .await?
         .get(0);
     drop(client);
@@ -225,10 +225,7 @@ impl Counts {
 async fn counts(db: &Database, since: i64) -> Result<Counts, pgtide::Error> {
     let client = db.client().await?;
     let rows = client
-        .query(
-            "select status::text, count(*) from pgtide.executions where id > $1 group by status",
-            &[&since],
-        )
+        .query(include_str!("../../sql/queries/demo_counts.sql"), &[&since])
         .await?;
     Ok(Counts(
         rows.iter()
@@ -240,11 +237,7 @@ async fn counts(db: &Database, since: i64) -> Result<Counts, pgtide::Error> {
 async fn print_table(db: &Database, since: i64) -> Result<(), pgtide::Error> {
     let client = db.client().await?;
     let rows = client
-        .query(
-            "select id, handler, attempt, status::text, idempotency_key, coalesce(error, '') \
-             from pgtide.executions where id > $1 order by id",
-            &[&since],
-        )
+        .query(include_str!("../../sql/queries/demo_rows.sql"), &[&since])
         .await?;
     println!(
         "\n{:>4}  {:<7} {:>7}  {:<10} {:<38} error",

@@ -117,13 +117,9 @@ async fn sql_transaction(
 ) -> Result<bool, Error> {
     let mut client = inner.db.client().await?;
     let tx = client.transaction().await?;
-    // A value, not a parameter: SET does not take bind parameters. Milliseconds from a Duration are
-    // always a plain integer.
-    tx.batch_execute(&format!(
-        "set local statement_timeout = {}",
-        timeout.as_millis().max(1)
-    ))
-    .await?;
+    let timeout_ms = format!("{}ms", timeout.as_millis().max(1));
+    tx.execute(sql::SET_STATEMENT_TIMEOUT, &[&timeout_ms])
+        .await?;
     // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast. A
     // statement that ignores it still gets it (Postgres accepts unused declared parameters).
     let statement = tx

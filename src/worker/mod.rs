@@ -262,7 +262,7 @@ impl Worker {
         let background = CancellationToken::new();
         let listener = tokio::spawn(notify::listen(
             inner.db.clone(),
-            &[notify::JOBS_CHANNEL],
+            &[sql::LISTEN_JOBS],
             inner.listening.clone(),
             background.clone(),
             {

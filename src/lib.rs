@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod migrate;
 pub mod model;
 pub mod notify;
+pub mod scheduler;
 pub mod worker;
 
 mod backoff;

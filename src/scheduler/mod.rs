@@ -1,0 +1,3 @@
+//! The scheduler (see `schedule` for the time arithmetic).
+
+pub mod schedule;

@@ -57,4 +57,16 @@ queries! {
     SET_STATEMENT_TIMEOUT = "set_statement_timeout.sql";
     /// Subscribes a connection to `pgtide_jobs`.
     LISTEN_JOBS = "listen_jobs.sql";
+    /// Subscribes a connection to `pgtide_tasks`.
+    LISTEN_TASKS = "listen_tasks.sql";
+    /// Locks due (or unplanned) tasks for one scheduler pass.
+    SCHEDULER_CLAIM = "scheduler_claim.sql";
+    /// Inserts the executions of fired slots.
+    SCHEDULER_FIRE = "scheduler_fire.sql";
+    /// Advances tasks after a pass.
+    SCHEDULER_UPDATE = "scheduler_update.sql";
+    /// When the next slot is due.
+    SCHEDULER_NEXT_DUE = "scheduler_next_due.sql";
+    /// One task's schedule columns, by name.
+    TASK_SCHEDULE = "task_schedule.sql";
 }

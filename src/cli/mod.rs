@@ -35,10 +35,27 @@ enum Command {
     Migrate,
     /// Run a worker (and take part in the maintenance leader election).
     Worker(WorkerArgs),
-    /// Run everything this process can: worker and maintenance.
+    /// Run a scheduler: fire cron, interval and one-shot tasks into the queue.
+    Scheduler,
+    /// Run everything this process can: worker, maintenance and scheduler.
     Run(WorkerArgs),
+    /// Inspect tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
     /// Show pgtide at work: demo jobs that succeed, retry, die, and wait, with a live view.
     Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Preview a task's next slots, in its time zone and in UTC.
+    Next {
+        /// The task's name.
+        name: String,
+        /// How many slots.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+    },
 }
 
 /// Flags shared by `worker` and `run`; each overrides the config file.
@@ -94,6 +111,16 @@ impl Cli {
                 let db_url = require_url(url)?;
                 serve::run(&db_url, &config, &args, serve::Mode::Worker).await
             }
+            Command::Scheduler => {
+                let db_url = require_url(url)?;
+                serve::run_scheduler(&db_url).await
+            }
+            Command::Task(TaskCommand::Next { name, count }) => {
+                let db = Database::connect(&require_url(url)?, 2)?;
+                let preview = pgtide::scheduler::Scheduler::preview(&db, &name, count).await?;
+                print_preview(&name, &preview);
+                Ok(())
+            }
             Command::Run(args) => {
                 with_database(url, |db_url| async move {
                     serve::run(&db_url, &config, &args, serve::Mode::All).await
@@ -103,6 +130,29 @@ impl Cli {
             Command::Demo => {
                 with_database(url, |db_url| async move { demo::run(&db_url).await }).await
             }
+        }
+    }
+}
+
+fn print_preview(name: &str, preview: &pgtide::scheduler::Preview) {
+    let tz: Option<chrono_tz::Tz> = preview.timezone.parse().ok();
+    if preview.status != "active" {
+        println!(
+            "task {name:?} is {}; if it were active, its next slots would be:",
+            preview.status
+        );
+    }
+    if preview.slots.is_empty() {
+        println!("task {name:?} has no upcoming slots");
+    }
+    for slot in &preview.slots {
+        let utc = slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match tz {
+            Some(tz) => println!(
+                "{}  {utc}",
+                slot.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z (%:z)")
+            ),
+            None => println!("{utc}"),
         }
     }
 }

@@ -5,6 +5,7 @@ use pgtide::{
     config::Config,
     handlers::Registry,
     maintenance::{Maintenance, MaintenanceConfig},
+    scheduler::{Scheduler, SchedulerConfig},
     Database, Worker, WorkerConfig,
 };
 
@@ -81,10 +82,29 @@ pub(crate) async fn run(
         let token = shutdown.clone();
         tokio::spawn(async move { maintenance.run(token).await })
     });
+    let scheduler = (mode == Mode::All).then(|| {
+        let scheduler = Scheduler::new(db.clone(), SchedulerConfig::default());
+        let token = shutdown.clone();
+        tokio::spawn(async move { scheduler.run(token).await })
+    });
     let result = worker.run(shutdown.clone()).await;
     shutdown.cancel();
-    if let Some(handle) = maintenance {
+    for handle in [maintenance, scheduler].into_iter().flatten() {
         let _ = handle.await;
     }
     result
+}
+
+/// `pgtide scheduler`: only the scheduler, until SIGINT/SIGTERM.
+pub(crate) async fn run_scheduler(url: &str) -> Result<(), pgtide::Error> {
+    let db = Database::connect(url, 4)?;
+    let report = pgtide::migrate(&db).await?;
+    if !report.applied.is_empty() {
+        tracing::info!(applied = ?report.applied, "applied migrations");
+    }
+    let shutdown = shutdown_on_signal();
+    Scheduler::new(db, SchedulerConfig::default())
+        .run(shutdown)
+        .await;
+    Ok(())
 }

@@ -1,0 +1,1 @@
+listen pgtide_tasks

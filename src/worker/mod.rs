@@ -285,6 +285,7 @@ impl Worker {
         self.claim_loop(&mut jobs, &completions, &shutdown).await;
 
         // Shutdown: no more claims. Give held jobs the grace period.
+        while jobs.try_join_next().is_some() {}
         let held = jobs.len();
         if held > 0 {
             tracing::info!(worker = %inner.id, held, grace = ?inner.config.shutdown_grace,

@@ -415,6 +415,45 @@ async fn unparsable_tasks_become_invalid_and_never_block_the_others() {
     );
     assert!(next_run_at(&t, good).await.is_some());
 
+    // A malformed update to a task with history makes it invalid and leaves the history alone.
+    exec(
+        &t,
+        "select pgtide.trigger_task('good'); select pgtide.trigger_task('good');",
+    )
+    .await;
+    exec(
+        &t,
+        "update pgtide.tasks set cron = 'every tuesday' where name = 'good'",
+    )
+    .await;
+    scheduler(&t).run_once(None).await.unwrap();
+    let status: String = one(
+        &t,
+        "select status from pgtide.tasks where id = $1",
+        &[&good],
+    )
+    .await;
+    assert_eq!(status, "invalid");
+    assert_eq!(
+        scalar(&t, &format!("select count(*) from pgtide.executions where task_id = {good} and task_name = 'good'")).await,
+        2
+    );
+    // A raw update that breaks the one-schedule rule is refused by the table itself.
+    let err = t
+        .client()
+        .await
+        .unwrap()
+        .execute(
+            "update pgtide.tasks set every = interval '1 hour' where id = $1",
+            &[&good],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_db_error().and_then(|e| e.constraint()),
+        Some("tasks_one_schedule")
+    );
+
     // Fixing the schedule re-activates the task; the next pass validates and plans it.
     exec(
         &t,

@@ -13,6 +13,7 @@
 //! A task whose cron or time zone does not parse becomes `invalid` with the reason in `last_error`;
 //! it never stops the other tasks.
 
+pub mod misfire;
 pub mod schedule;
 
 use std::{
@@ -27,7 +28,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use self::schedule::{Misfire, Schedule};
+use self::{misfire::Misfire, schedule::Schedule};
 use crate::{backoff::Backoff, notify, sql, Database, Result};
 
 /// Settings of a scheduler instance.
@@ -197,7 +198,7 @@ impl Scheduler {
                     });
                     continue;
                 };
-                let mut plan = schedule::plan(
+                let mut plan = misfire::plan(
                     schedule,
                     due,
                     db_now,
@@ -244,22 +245,22 @@ impl Scheduler {
                     *entry = (*entry).max(fired.slot);
                     pass.fired.push(fired);
                 }
+                let inserted: std::collections::HashSet<(i64, DateTime<Utc>)> =
+                    pass.fired.iter().map(|f| (f.task_id, f.slot)).collect();
                 for (task_id, slot) in fire_ids.iter().zip(&fire_slots) {
-                    if !inserted.iter().any(|r| {
-                        r.get::<_, i64>("task_id") == *task_id
-                            && r.get::<_, DateTime<Utc>>("scheduled_for") == *slot
-                    }) {
-                        let task = tasks
-                            .iter()
-                            .find(|t| t.id == *task_id)
-                            .expect("fired task is in the batch");
-                        if task.overlap_skip {
-                            pass.skipped_overlap += 1;
-                            tracing::info!(task = task_id, name = %task.name, %slot,
-                                "slot skipped: an earlier execution is still pending or running (overlap = skip)");
-                        } else {
-                            tracing::debug!(task = task_id, %slot, "slot was already fired");
-                        }
+                    if inserted.contains(&(*task_id, *slot)) {
+                        continue;
+                    }
+                    let task = tasks
+                        .iter()
+                        .find(|t| t.id == *task_id)
+                        .expect("fired task is in the batch");
+                    if task.overlap_skip {
+                        pass.skipped_overlap += 1;
+                        tracing::info!(task = task_id, name = %task.name, %slot,
+                            "slot skipped: an earlier execution is still pending or running (overlap = skip)");
+                    } else {
+                        tracing::debug!(task = task_id, %slot, "slot was already fired");
                     }
                 }
             }

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::{America::New_York, Europe::Berlin, Tz};
 
 use super::*;
+use crate::scheduler::misfire::{plan, Misfire, Plan, CATCH_UP_LIMIT};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

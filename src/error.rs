@@ -18,7 +18,7 @@ pub enum Error {
     #[error("connection pool setup: {0}")]
     PoolSetup(#[from] deadpool_postgres::CreatePoolError),
     /// Applying the schema migrations failed.
-    #[error("migrations: {0}")]
+    #[error("migrations: {}", describe_migration(.0))]
     Migration(#[from] refinery::Error),
     /// The caller passed a value pgtide cannot accept; nothing was written.
     #[error("invalid {field} {value}: expected {expected}")]
@@ -90,6 +90,19 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// refinery wraps the server's error and prints only "db error" for it; unwrap it.
+fn describe_migration(e: &refinery::Error) -> String {
+    match e.kind() {
+        refinery::error::Kind::Connection(message, source) => {
+            match source.downcast_ref::<tokio_postgres::Error>() {
+                Some(db) => format!("{message}: {}", describe(db)),
+                None => format!("{message}: {source}"),
+            }
+        }
+        _ => e.to_string(),
+    }
 }
 
 fn describe_pool(e: &deadpool_postgres::PoolError) -> String {

@@ -200,3 +200,40 @@ async fn the_sql_contract_exists_as_spelled() {
     assert_eq!(row.get::<_, String>(0), "nightly");
     assert_eq!(row.get::<_, String>(1), "queued");
 }
+
+#[tokio::test]
+async fn a_failed_migration_says_why_and_leaves_nothing_half_applied() {
+    let t = test_db().await;
+    let admin = t.db.client().await.unwrap();
+    let broken = format!("{}_broken", t.name);
+    admin
+        .batch_execute(&format!("create database \"{broken}\" template template0"))
+        .await
+        .unwrap();
+    let url = common::with_database(&t.url, &broken);
+    let db = Database::connect(&url, 1).unwrap();
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "create schema pgtide; create type pgtide.execution_status as enum ('other')",
+        )
+        .await
+        .unwrap();
+    let err = pgtide::migrate(&db).await.unwrap_err().to_string();
+    assert!(
+        err.contains("V1__core_schema") && err.contains("type \"execution_status\" already exists"),
+        "{err}"
+    );
+    // V1 ran in one transaction: none of its tables exist.
+    assert_eq!(
+        scalar(&db, "select count(*) from information_schema.tables where table_schema = 'pgtide' and table_name <> 'refinery_schema_history'").await,
+        0
+    );
+    db.pool().close();
+    drop(db);
+    admin
+        .batch_execute(&format!("drop database \"{broken}\" with (force)"))
+        .await
+        .unwrap();
+}

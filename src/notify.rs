@@ -6,6 +6,9 @@
 //! whenever it breaks. Notifications are only a shortcut: whoever consumes them also polls, so a
 //! notification lost while reconnecting delays work by at most one poll interval and loses nothing.
 //! A connection that stays quiet is pinged, so a half-open TCP connection is noticed and replaced.
+//!
+//! The channels are `pgtide_jobs` (payload: the queue that has due rows) and `pgtide_tasks` (payload:
+//! the task id); the LISTEN statements are in `sql/queries/listen_*.sql`.
 
 use std::{
     sync::{
@@ -19,11 +22,6 @@ use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 use crate::{backoff::Backoff, Database};
-
-/// NOTIFY channel that announces due jobs; the payload is the queue name.
-pub const JOBS_CHANNEL: &str = "pgtide_jobs";
-/// NOTIFY channel that announces created or changed tasks; the payload is the task id.
-pub const TASKS_CHANNEL: &str = "pgtide_tasks";
 
 /// Ping a connection that has been quiet this long.
 const PING_AFTER: Duration = Duration::from_secs(15);

@@ -368,9 +368,10 @@ impl Schedule {
     /// The slot a newly created or resumed task should wait for, seen at `now`.
     pub fn first_slot(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
-            Self::Every(_) => self.next_after(now, now),
+            // A one-shot waits for its time even if that has passed (the misfire policy decides).
             Self::Once(at) => Some(*at),
-            Self::Cron { .. } => self.next_after(now, now),
+            // The first interval counts from now, which anchors the schedule.
+            _ => self.next_after(now, now),
         }
     }
 }

@@ -242,18 +242,12 @@ async fn bad_input_is_refused_and_inserts_nothing() {
         ),
     ];
     for (sql, expected) in cases {
-        let err = client.query_one(sql, &[]).await.expect_err(sql);
-        let db = err.as_db_error().unwrap_or_else(|| panic!("{sql}: {err}"));
+        let message = common::sql_error(&t, sql, &[]).await;
         assert!(
-            db.message().contains(expected),
-            "{sql}: got {:?}, want it to contain {expected:?}",
-            db.message()
+            message.contains(expected),
+            "{sql}: got {message:?}, want it to contain {expected:?}"
         );
-        assert!(
-            db.message().starts_with("pgtide.enqueue: "),
-            "{}",
-            db.message()
-        );
+        assert!(message.starts_with("pgtide.enqueue: "), "{message}");
     }
 
     let rust_cases = [

@@ -232,26 +232,16 @@ async fn dead_letters_are_requeued_once() {
     );
 
     // Only dead rows can be requeued; unknown ids are named.
-    let err = client
-        .query_one("select pgtide.retry_dead($1)", &[&requeued])
-        .await
-        .unwrap_err();
+    let message = common::sql_error(&t, "select pgtide.retry_dead($1)", &[&requeued]).await;
     assert!(
-        err.as_db_error()
-            .unwrap()
-            .message()
-            .contains("expected a dead execution (execution"),
-        "{err:?}"
+        message.contains("expected a dead execution (execution"),
+        "{message}"
     );
-    let err = client
-        .query_one("select pgtide.retry_dead(987654)", &[])
-        .await
-        .unwrap_err();
-    assert!(err
-        .as_db_error()
-        .unwrap()
-        .message()
-        .contains("invalid execution_id '987654'"));
+    let message = common::sql_error(&t, "select pgtide.retry_dead(987654)", &[]).await;
+    assert!(
+        message.contains("invalid execution_id '987654'"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,8 +82,7 @@ async fn create_task_refuses_what_sql_can_check() {
         ("select pgtide.create_task('x', 'report', every => '5 minutes', misfire => 'later')", "invalid misfire 'later'"),
         ("select pgtide.create_task('x', 'report', every => '5 minutes', overlap => 'queue')", "invalid overlap 'queue'"),
     ] {
-        let err = client.query_one(sql, &[]).await.expect_err(sql);
-        let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        let message = common::sql_error(&t, sql, &[]).await;
         assert!(message.contains(expected), "{sql}: {message:?} lacks {expected:?}");
     }
     assert_eq!(scalar(&t, "select count(*) from pgtide.tasks").await, 1);
@@ -354,18 +353,11 @@ async fn pause_stops_firing_and_resume_does_not_burst() {
         "select pgtide.pause_task('paused'); select pgtide.pause_task('paused')",
     )
     .await;
-    let err = t
-        .client()
-        .await
-        .unwrap()
-        .query_one("select pgtide.resume_task('nope')", &[])
-        .await
-        .unwrap_err();
-    assert!(err
-        .as_db_error()
-        .unwrap()
-        .message()
-        .contains("pgtide.resume_task: invalid name 'nope'"));
+    let message = common::sql_error(&t, "select pgtide.resume_task('nope')", &[]).await;
+    assert!(
+        message.contains("pgtide.resume_task: invalid name 'nope'"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -330,3 +330,22 @@ pub async fn status_of(db: &Database, id: i64) -> String {
     )
     .await
 }
+
+/// Runs a statement that must fail and returns the server's error message.
+pub async fn sql_error(
+    db: &Database,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> String {
+    let err = db
+        .client()
+        .await
+        .unwrap()
+        .query_one(sql, params)
+        .await
+        .expect_err(sql);
+    err.as_db_error()
+        .unwrap_or_else(|| panic!("{sql}: not a server error: {err}"))
+        .message()
+        .to_string()
+}

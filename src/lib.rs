@@ -9,6 +9,7 @@ pub mod enqueue;
 pub mod error;
 pub mod handlers;
 pub mod maintenance;
+pub mod metrics;
 pub mod migrate;
 pub mod model;
 pub mod notify;

@@ -37,6 +37,13 @@ pub struct MigrationReport {
 /// Holds `pg_advisory_lock` for the duration on its own connection. Each migration file runs in its
 /// own transaction (refinery's default), so a failure leaves the schema at the last good version.
 pub async fn migrate(db: &Database) -> Result<MigrationReport> {
+    // The common case, a current schema, is settled with two reads: a worker running under a role
+    // without DDL rights (see `pgtide.grant('worker', ...)`) starts without needing any.
+    if applied_version(db).await? == Some(latest_version()) {
+        return Ok(MigrationReport {
+            applied: Vec::new(),
+        });
+    }
     let (mut client, _messages) = db.dedicated().await?;
     client
         .execute(sql::MIGRATION_LOCK, &[&MIGRATION_LOCK_KEY])
@@ -63,6 +70,35 @@ async fn run_locked(client: &mut tokio_postgres::Client) -> Result<MigrationRepo
             .map(|m| m.to_string())
             .collect(),
     })
+}
+
+/// The newest migration version applied to `db`, or `None` on a database pgtide never migrated.
+///
+/// # Errors
+/// [`crate::Error::Db`] or [`crate::Error::Pool`] when the database cannot be read.
+pub async fn applied_version(db: &Database) -> Result<Option<i32>> {
+    let client = db.client().await?;
+    let present: bool = client
+        .query_one(sql::SCHEMA_HISTORY_EXISTS, &[])
+        .await?
+        .get("present");
+    if !present {
+        return Ok(None);
+    }
+    Ok(client
+        .query_one(sql::SCHEMA_VERSION, &[])
+        .await?
+        .get("version"))
+}
+
+/// The newest migration version this binary carries.
+pub fn latest_version() -> i32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
 }
 
 /// A fingerprint of the embedded migrations (names and checksums). Test harnesses use it to name a

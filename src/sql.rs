@@ -13,6 +13,12 @@ macro_rules! queries {
 }
 
 queries! {
+    /// Locks the limited queues among `$1` so the claim that follows counts their running rows exactly.
+    CLAIM_LOCK = "claim_lock.sql";
+    /// Opens a transaction (sent pipelined with the statements that follow it).
+    TX_BEGIN = "tx_begin.sql";
+    /// Commits a transaction (a transaction aborted by an error is rolled back instead).
+    TX_COMMIT = "tx_commit.sql";
     /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds.
     CLAIM = "claim.sql";
     /// Marks a batch of running rows succeeded, fenced on (id, attempt, status, worker).
@@ -47,6 +53,10 @@ queries! {
     PRUNE = "prune.sql";
     /// Forgets workers that have not been seen for a long time.
     PRUNE_WORKERS = "prune_workers.sql";
+    /// Whether the migration history table exists.
+    SCHEMA_HISTORY_EXISTS = "schema_history_exists.sql";
+    /// The newest applied migration version.
+    SCHEMA_VERSION = "schema_version.sql";
     /// Takes the migration lock.
     MIGRATION_LOCK = "migration_lock.sql";
     /// Releases the migration lock.
@@ -67,6 +77,10 @@ queries! {
     SCHEDULER_UPDATE = "scheduler_update.sql";
     /// When the next slot is due.
     SCHEDULER_NEXT_DUE = "scheduler_next_due.sql";
+    /// Per-queue gauges for `/metrics`: depth, oldest due age, dead letters.
+    METRICS_GAUGES = "metrics_gauges.sql";
+    /// How many workers have a recent heartbeat.
+    WORKERS_LIVE = "workers_live.sql";
     /// One task's schedule columns, by name.
     TASK_SCHEDULE = "task_schedule.sql";
 }

@@ -287,6 +287,7 @@ impl Maintenance {
                         false
                     }
                 };
+                crate::metrics::set_leader(leading);
                 if leading != was {
                     tracing::info!(
                         holder = self.leader.holder(),

@@ -8,7 +8,7 @@
 //! Every completion is fenced on (id, attempt, status = running, worker): an outcome for a row that
 //! was rescued or cancelled meanwhile is refused, counted, and logged, never applied.
 
-use std::{collections::HashSet, sync::atomic::Ordering, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::atomic::Ordering, sync::Arc, time::Duration};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -35,6 +35,9 @@ pub(super) struct Completion {
     pub(super) id: i64,
     pub(super) attempt: i32,
     pub(super) outcome: Outcome,
+    /// Metric labels of the finished execution.
+    pub(super) queue: String,
+    pub(super) handler: String,
 }
 
 /// Runs until every sender is gone and the last batch is recorded.
@@ -96,8 +99,9 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
             }
             Outcome::Recorded => {
                 inner.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                finished(c, "succeeded");
             }
-            Outcome::Fenced => refused(inner, c.id, c.attempt),
+            Outcome::Fenced => refused(inner, c),
         }
     }
     if ok_ids.is_empty() && fail_ids.is_empty() {
@@ -136,10 +140,9 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
     let (succeeded, failed) = tokio::join!(succeeded, failed);
     let (succeeded, failed) = (succeeded?, failed?);
 
-    let recorded: HashSet<i64> = succeeded
+    let mut recorded: HashMap<i64, &'static str> = succeeded
         .iter()
-        .chain(failed.iter())
-        .map(|row| row.get::<_, i64>("id"))
+        .map(|row| (row.get::<_, i64>("id"), "succeeded"))
         .collect();
     inner
         .stats
@@ -150,22 +153,32 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
         .failed
         .fetch_add(failed.len() as u64, Ordering::Relaxed);
     for row in &failed {
+        let id: i64 = row.get("id");
         let status: String = row.get("status");
         let retry_id: Option<i64> = row.get("retry_id");
-        tracing::debug!(execution = row.get::<_, i64>("id"), %status, ?retry_id, "attempt failed");
+        tracing::debug!(execution = id, %status, ?retry_id, "attempt failed");
+        recorded.insert(id, if status == "dead" { "dead" } else { "failed" });
     }
     for c in batch {
-        if matches!(c.outcome, Outcome::Succeeded(_) | Outcome::Failed { .. })
-            && !recorded.contains(&c.id)
-        {
-            refused(inner, c.id, c.attempt);
+        if matches!(c.outcome, Outcome::Succeeded(_) | Outcome::Failed { .. }) {
+            match recorded.get(&c.id) {
+                Some(outcome) => finished(c, outcome),
+                None => refused(inner, c),
+            }
         }
     }
     Ok(())
 }
 
-fn refused(inner: &Inner, id: i64, attempt: i32) {
+fn finished(c: &Completion, outcome: &'static str) {
+    metrics::counter!(crate::metrics::EXECUTIONS_FINISHED,
+        "queue" => c.queue.clone(), "handler" => c.handler.clone(), "outcome" => outcome)
+    .increment(1);
+}
+
+fn refused(inner: &Inner, c: &Completion) {
     inner.stats.fenced.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(worker = %inner.id, execution = id, attempt,
+    finished(c, "fenced");
+    tracing::warn!(worker = %inner.id, execution = c.id, attempt = c.attempt,
         "completion refused: the row is no longer running this attempt on this worker (lease lost or cancelled); result dropped");
 }

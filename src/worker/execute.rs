@@ -27,6 +27,7 @@ pub(super) async fn run(
     completions: mpsc::Sender<Completion>,
     permit: OwnedSemaphorePermit,
 ) {
+    let started = std::time::Instant::now();
     let outcome = match inner.registry.get(&job.handler).cloned() {
         None => Outcome::Failed {
             error: format!("unknown handler \"{}\" on worker {}", job.handler, inner.id),
@@ -62,6 +63,9 @@ pub(super) async fn run(
     };
     // The slot is free as soon as the handler is done; recording the outcome is the completer's job.
     drop(permit);
+    metrics::histogram!(crate::metrics::RUN_DURATION,
+        "queue" => job.queue.clone(), "handler" => job.handler.clone())
+    .record(started.elapsed().as_secs_f64());
     if let Some(entry) = inner
         .in_flight
         .lock()
@@ -74,6 +78,8 @@ pub(super) async fn run(
         id: job.id,
         attempt: job.attempt,
         outcome,
+        queue: job.queue.clone(),
+        handler: job.handler.clone(),
     };
     if completions.send(completion).await.is_err() {
         tracing::error!(

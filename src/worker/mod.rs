@@ -389,38 +389,56 @@ impl Worker {
         }
     }
 
+    /// Claims up to `limit` rows in one round trip: BEGIN, the limited-queue lock, the claim and COMMIT
+    /// are pipelined on one connection.
+    ///
+    /// # Transactions and locks
+    /// Locks the `pgtide.queues` rows of this worker's limited queues until COMMIT, so claims of a
+    /// limited queue are serialized across workers (its cap holds), while unlimited queues are claimed
+    /// with SKIP LOCKED alone.
     async fn claim(&self, limit: usize, lease_secs: f64) -> Result<Vec<Job>> {
         let inner = &self.inner;
         let client = inner.db.client().await?;
-        let statement = client.prepare_cached(sql::CLAIM).await?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &inner.config.queues,
-                    &(limit as i64),
-                    &&*inner.id,
-                    &lease_secs,
-                ],
-            )
-            .await?;
+        let lock = client.prepare_cached(sql::CLAIM_LOCK).await?;
+        let claim = client.prepare_cached(sql::CLAIM).await?;
+        let queues = &inner.config.queues;
+        let limit = limit as i64;
+        let worker = &*inner.id;
+        let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [queues];
+        let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [queues, &limit, &worker, &lease_secs];
+        let (begin, locked, claimed, commit) = tokio::join!(
+            client.batch_execute(sql::TX_BEGIN),
+            client.query(&lock, &lock_params),
+            client.query(&claim, &claim_params),
+            client.batch_execute(sql::TX_COMMIT),
+        );
+        begin?;
+        locked?;
+        let rows = claimed?;
+        commit?;
         inner
             .stats
             .claimed
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(rows
             .into_iter()
-            .map(|row| Job {
-                id: row.get("id"),
-                handler: row.get("handler"),
-                queue: row.get("queue"),
-                payload: row.get("payload"),
-                attempt: row.get("attempt"),
-                max_attempts: row.get("max_attempts"),
-                idempotency_key: row.get("idempotency_key"),
-                task_id: row.get("task_id"),
-                timeout: Duration::from_secs_f64(row.get::<_, f64>("timeout_secs").max(0.001)),
-                worker_id: inner.id.clone(),
+            .map(|row| {
+                let queue: String = row.get("queue");
+                metrics::histogram!(crate::metrics::PICKUP_LATENCY, "queue" => queue.clone())
+                    .record(row.get::<_, f64>("pickup_secs").max(0.0));
+                Job {
+                    id: row.get("id"),
+                    handler: row.get("handler"),
+                    queue,
+                    payload: row.get("payload"),
+                    attempt: row.get("attempt"),
+                    max_attempts: row.get("max_attempts"),
+                    idempotency_key: row.get("idempotency_key"),
+                    task_id: row.get("task_id"),
+                    timeout: Duration::from_secs_f64(row.get::<_, f64>("timeout_secs").max(0.001)),
+                    worker_id: inner.id.clone(),
+                }
             })
             .collect())
     }

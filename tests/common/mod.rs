@@ -349,3 +349,67 @@ pub async fn sql_error(
         .message()
         .to_string()
 }
+
+/// `url` with its user (and password) replaced.
+pub fn with_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// A login role that exists until the value is dropped (roles are cluster-wide, so each test makes
+/// its own, named after its database).
+pub struct TestRole {
+    pub name: String,
+    pub password: String,
+}
+
+impl TestRole {
+    /// Creates the role on the test server.
+    pub async fn create(name: &str) -> Self {
+        let password = format!("pw-{:08x}", rand::random::<u32>());
+        admin()
+            .await
+            .batch_execute(&format!(
+                "drop role if exists \"{name}\"; create role \"{name}\" login password '{password}'"
+            ))
+            .await
+            .unwrap();
+        Self {
+            name: name.to_string(),
+            password,
+        }
+    }
+
+    /// `db`'s URL, logging in as this role.
+    pub fn url(&self, db: &TestDb) -> String {
+        with_user(&db.url, &self.name, &self.password)
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                // Its privileges live in the test database, dropped before or after; retry briefly.
+                for _ in 0..20 {
+                    if admin()
+                        .await
+                        .batch_execute(&format!("drop role if exists \"{name}\""))
+                        .await
+                        .is_ok()
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -32,6 +32,20 @@ impl Database {
     /// [`Error::Invalid`] when the URL does not parse; [`Error::PoolSetup`] when the pool cannot be
     /// built.
     pub fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        Self::connect_with(url, pool_size, None)
+    }
+
+    /// Like [`Database::connect`], but every connection reports `application_name`, overriding the
+    /// URL's. The CLI (`pgtide-cli`) and the HTTP API (`pgtide-http`) use it, so the audit log records
+    /// which surface a change came through.
+    ///
+    /// # Errors
+    /// As [`Database::connect`].
+    pub fn connect_as(url: &str, pool_size: usize, application_name: &str) -> Result<Self> {
+        Self::connect_with(url, pool_size, Some(application_name))
+    }
+
+    fn connect_with(url: &str, pool_size: usize, application_name: Option<&str>) -> Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
             Error::invalid(
                 "database_url",
@@ -39,7 +53,9 @@ impl Database {
                 format!("a postgres:// URL or key=value connection string ({e})"),
             )
         })?;
-        if config.get_application_name().is_none() {
+        if let Some(name) = application_name {
+            config.application_name(name);
+        } else if config.get_application_name().is_none() {
             config.application_name("pgtide");
         }
         if config.get_connect_timeout().is_none() {

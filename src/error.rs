@@ -30,6 +30,19 @@ pub enum Error {
         /// What would have been accepted.
         expected: String,
     },
+    /// The caller named an object (task, execution) that does not exist; nothing was written.
+    #[error("invalid {field} {value}: expected {expected}")]
+    NotFound {
+        /// The field or argument that named it.
+        field: &'static str,
+        /// The name or id, as given.
+        value: String,
+        /// What would have been accepted.
+        expected: String,
+    },
+    /// A row could not be read into its Rust type (the schema is newer than this binary).
+    #[error("decoding a row: {0}")]
+    Decode(String),
     /// The configuration file or flags are wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -39,8 +52,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// Builds an [`Error::Invalid`], quoting the value the way pgtide's SQL errors do.
-    pub(crate) fn invalid(
+    /// Builds an [`Error::Invalid`], quoting the value the way pgtide's SQL errors do (and shortening
+    /// a long one).
+    pub fn invalid(
         field: &'static str,
         value: impl std::fmt::Display,
         expected: impl Into<String>,
@@ -58,6 +72,26 @@ impl Error {
             field,
             value: format!("{value:?}"),
             expected: expected.into(),
+        }
+    }
+
+    /// Builds an [`Error::NotFound`].
+    pub(crate) fn not_found(
+        field: &'static str,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        match Self::invalid(field, value, expected) {
+            Error::Invalid {
+                field,
+                value,
+                expected,
+            } => Error::NotFound {
+                field,
+                value,
+                expected,
+            },
+            _ => unreachable!("invalid() builds Error::Invalid"),
         }
     }
 

@@ -2,12 +2,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod config;
 pub mod db;
 pub mod embedded;
 pub mod enqueue;
 pub mod error;
 pub mod handlers;
+pub mod http;
 pub mod maintenance;
 pub mod metrics;
 pub mod migrate;

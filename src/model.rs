@@ -5,7 +5,10 @@ use std::{fmt, str::FromStr, time::Duration};
 use crate::Error;
 
 /// Status of one execution (one attempt). See the state diagram in the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ExecutionStatus {
     /// Waiting for `visible_at` (a delayed job or a pending retry).
     Scheduled,

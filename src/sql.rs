@@ -77,6 +77,48 @@ queries! {
     SCHEDULER_UPDATE = "scheduler_update.sql";
     /// When the next slot is due.
     SCHEDULER_NEXT_DUE = "scheduler_next_due.sql";
+    /// Admin API: `sql/queries/admin/cancel.sql`.
+    ADMIN_CANCEL = "admin/cancel.sql";
+    /// Admin API: `sql/queries/admin/create_task.sql`.
+    ADMIN_CREATE_TASK = "admin/create_task.sql";
+    /// Admin API: `sql/queries/admin/dead_letters.sql`.
+    ADMIN_DEAD_LETTERS = "admin/dead_letters.sql";
+    /// Admin API: `sql/queries/admin/delete_task.sql`.
+    ADMIN_DELETE_TASK = "admin/delete_task.sql";
+    /// Admin API: `sql/queries/admin/job.sql`.
+    ADMIN_JOB = "admin/job.sql";
+    /// Admin API: `sql/queries/admin/job_chain.sql`.
+    ADMIN_JOB_CHAIN = "admin/job_chain.sql";
+    /// Admin API: `sql/queries/admin/jobs.sql`.
+    ADMIN_JOBS = "admin/jobs.sql";
+    /// Admin API: `sql/queries/admin/now.sql`.
+    ADMIN_NOW = "admin/now.sql";
+    /// Admin API: `sql/queries/admin/pause_queue.sql`.
+    ADMIN_PAUSE_QUEUE = "admin/pause_queue.sql";
+    /// Admin API: `sql/queries/admin/pause_task.sql`.
+    ADMIN_PAUSE_TASK = "admin/pause_task.sql";
+    /// Admin API: `sql/queries/admin/ping.sql`.
+    ADMIN_PING = "admin/ping.sql";
+    /// Admin API: `sql/queries/admin/queues.sql`.
+    ADMIN_QUEUES = "admin/queues.sql";
+    /// Admin API: `sql/queries/admin/resume_queue.sql`.
+    ADMIN_RESUME_QUEUE = "admin/resume_queue.sql";
+    /// Admin API: `sql/queries/admin/resume_task.sql`.
+    ADMIN_RESUME_TASK = "admin/resume_task.sql";
+    /// Admin API: `sql/queries/admin/retry_dead.sql`.
+    ADMIN_RETRY_DEAD = "admin/retry_dead.sql";
+    /// Admin API: `sql/queries/admin/retry_dead_all.sql`.
+    ADMIN_RETRY_DEAD_ALL = "admin/retry_dead_all.sql";
+    /// Admin API: `sql/queries/admin/set_queue_limit.sql`.
+    ADMIN_SET_QUEUE_LIMIT = "admin/set_queue_limit.sql";
+    /// Admin API: `sql/queries/admin/task.sql`.
+    ADMIN_TASK = "admin/task.sql";
+    /// Admin API: `sql/queries/admin/task_name.sql`.
+    ADMIN_TASK_NAME = "admin/task_name.sql";
+    /// Admin API: `sql/queries/admin/tasks.sql`.
+    ADMIN_TASKS = "admin/tasks.sql";
+    /// Admin API: `sql/queries/admin/trigger_task.sql`.
+    ADMIN_TRIGGER_TASK = "admin/trigger_task.sql";
     /// Per-queue gauges for `/metrics`: depth, oldest due age, dead letters.
     METRICS_GAUGES = "metrics_gauges.sql";
     /// How many workers have a recent heartbeat.

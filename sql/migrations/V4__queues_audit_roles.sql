@@ -2,6 +2,30 @@
 -- every object, so `\d+` and `\df+` in psql explain the schema by themselves.
 
 -- ---------------------------------------------------------------------------------------------------
+-- Errors carry the field in the COLUMN field of the error report, so a client (the HTTP API) can name
+-- it without parsing the message, and a missing object gets its own SQLSTATE (no_data_found, P0002)
+-- so it can answer 404 instead of 400.
+-- ---------------------------------------------------------------------------------------------------
+
+create or replace function pgtide.invalid_input(fn text, field text, value text, expected text)
+returns void language plpgsql volatile as $$
+begin
+    raise exception using
+        errcode = case when expected like 'the % of an existing %' then 'no_data_found'
+                       else 'invalid_parameter_value' end,
+        column = field,
+        message = format('%s: invalid %s %s: expected %s',
+                         fn, field, coalesce(quote_literal(value), 'NULL'), expected);
+end $$;
+
+comment on function pgtide.invalid_input(text, text, text, text) is
+    'Raises invalid_parameter_value (22023), or no_data_found (P0002) for a missing object, naming the '
+    'function, the field, the value and what was expected; the field is also in the error''s COLUMN.';
+
+-- Walking a retry chain (pgtide jobs show) from its first attempt down.
+create index executions_retry_of_idx on pgtide.executions (retry_of) where retry_of is not null;
+
+-- ---------------------------------------------------------------------------------------------------
 -- Queues. A queue exists implicitly as soon as a job names it; a row here only records settings.
 -- ---------------------------------------------------------------------------------------------------
 

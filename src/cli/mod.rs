@@ -1,8 +1,11 @@
 //! The `pgtide` command line. Each subcommand is a thin shell over the library (and so over the same
 //! SQL functions psql users call).
 
+mod admin;
 mod demo;
 mod serve;
+mod table;
+mod when;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -39,23 +42,24 @@ enum Command {
     Scheduler,
     /// Run everything this process can: worker, maintenance and scheduler.
     Run(WorkerArgs),
-    /// Inspect tasks.
+    /// Manage tasks: add, list, show, pause, resume, trigger, rm, history, next.
     #[command(subcommand)]
-    Task(TaskCommand),
+    Task(admin::TaskCommand),
+    /// Enqueue a job; prints its execution id.
+    Enqueue(admin::EnqueueArgs),
+    /// Inspect and cancel executions.
+    #[command(subcommand)]
+    Jobs(admin::JobsCommand),
+    /// The dead-letter queue: list and requeue.
+    #[command(subcommand)]
+    Dlq(admin::DlqCommand),
+    /// Pause, resume and limit queues.
+    #[command(subcommand)]
+    Queue(admin::QueueCommand),
+    /// Per-queue counts, once or refreshed in place with --watch.
+    Stats(admin::StatsArgs),
     /// Show pgtide at work: demo jobs that succeed, retry, die, and wait, with a live view.
     Demo,
-}
-
-#[derive(Debug, Subcommand)]
-enum TaskCommand {
-    /// Preview a task's next slots, in its time zone and in UTC.
-    Next {
-        /// The task's name.
-        name: String,
-        /// How many slots.
-        #[arg(short = 'n', long, default_value_t = 5)]
-        count: usize,
-    },
 }
 
 /// Flags shared by `worker` and `run`; each overrides the config file.
@@ -76,6 +80,12 @@ pub(crate) struct WorkerArgs {
     /// Don't take part in the maintenance leader election (promoter, rescuer, pruner).
     #[arg(long)]
     no_maintenance: bool,
+    /// Serve the HTTP API, /metrics and /healthz on this address (e.g. 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// Bearer token the HTTP API requires; needed to listen on a non-loopback address.
+    #[arg(long, env = "PGTIDE_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
 }
 
 impl Cli {
@@ -115,12 +125,22 @@ impl Cli {
                 let db_url = require_url(url)?;
                 serve::run_scheduler(&db_url).await
             }
-            Command::Task(TaskCommand::Next { name, count }) => {
-                let db = Database::connect(&require_url(url)?, 2)?;
-                let preview = pgtide::scheduler::Scheduler::preview(&db, &name, count).await?;
-                print_preview(&name, &preview);
-                Ok(())
+            Command::Task(command) => {
+                admin::task(&admin::connect(&require_url(url)?)?, command).await
             }
+            Command::Enqueue(args) => {
+                admin::enqueue(&admin::connect(&require_url(url)?)?, args).await
+            }
+            Command::Jobs(command) => {
+                admin::jobs(&admin::connect(&require_url(url)?)?, command).await
+            }
+            Command::Dlq(command) => {
+                admin::dlq(&admin::connect(&require_url(url)?)?, command).await
+            }
+            Command::Queue(command) => {
+                admin::queue(&admin::connect(&require_url(url)?)?, command).await
+            }
+            Command::Stats(args) => admin::stats(&admin::connect(&require_url(url)?)?, args).await,
             Command::Run(args) => {
                 with_database(url, |db_url| async move {
                     serve::run(&db_url, &config, &args, serve::Mode::All).await
@@ -134,7 +154,7 @@ impl Cli {
     }
 }
 
-fn print_preview(name: &str, preview: &pgtide::scheduler::Preview) {
+pub(crate) fn print_preview(name: &str, preview: &pgtide::scheduler::Preview) {
     let tz: Option<chrono_tz::Tz> = preview.timezone.parse().ok();
     if preview.status != "active" {
         println!(

@@ -62,6 +62,10 @@ pub(crate) async fn run(
     mode: Mode,
 ) -> Result<(), pgtide::Error> {
     let worker_config = worker_config(config, args);
+    // Refuse an exposed API before anything starts.
+    if let Some(addr) = args.http {
+        pgtide::http::check_exposure(addr, args.api_token.as_deref())?;
+    }
     let db = Database::connect(url, worker_config.concurrency + 4)?;
     let report = pgtide::migrate(&db).await?;
     if !report.applied.is_empty() {
@@ -87,8 +91,34 @@ pub(crate) async fn run(
         let token = shutdown.clone();
         tokio::spawn(async move { scheduler.run(token).await })
     });
+    let api = match args.http {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                pgtide::Error::invalid(
+                    "http",
+                    addr,
+                    format!("an address this process can listen on ({e})"),
+                )
+            })?;
+            let state = pgtide::http::ApiState::new(
+                Database::connect_as(url, 4, "pgtide-http")?,
+                args.api_token.clone(),
+                Some(worker.clone()),
+            );
+            let token = shutdown.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = pgtide::http::serve(listener, state, token).await {
+                    tracing::error!(error = %e, "HTTP API stopped");
+                }
+            }))
+        }
+    };
     let result = worker.run(shutdown.clone()).await;
     shutdown.cancel();
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     for handle in [maintenance, scheduler].into_iter().flatten() {
         let _ = handle.await;
     }

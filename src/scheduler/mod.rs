@@ -376,7 +376,7 @@ impl Scheduler {
 }
 
 /// The next slots of a task.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Preview {
     /// The task's time zone (cron is read in it).
     pub timezone: String,

@@ -1,0 +1,1 @@
+select pgtide.cancel(execution_id => $1)::text as previous

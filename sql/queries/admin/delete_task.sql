@@ -1,0 +1,1 @@
+select pgtide.delete_task(name => $1)

@@ -1,0 +1,2 @@
+-- The database's clock: relative times (now+5m) are resolved against it.
+select now() as now

@@ -1,0 +1,1 @@
+select pgtide.pause_queue(queue => $1)

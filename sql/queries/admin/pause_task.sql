@@ -1,0 +1,1 @@
+select pgtide.pause_task(name => $1)

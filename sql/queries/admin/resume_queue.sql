@@ -1,0 +1,1 @@
+select pgtide.resume_queue(queue => $1)

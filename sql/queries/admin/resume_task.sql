@@ -1,0 +1,1 @@
+select pgtide.resume_task(name => $1)

@@ -1,0 +1,1 @@
+select pgtide.retry_dead(execution_id => $1) as id

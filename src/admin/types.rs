@@ -1,0 +1,152 @@
+//! What the admin API returns: rows of pgtide's tables and views, typed for the CLI and serialized
+//! as-is by the HTTP API. Intervals stay in Postgres' text form ("00:05:00", "1 day").
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A task definition with its latest outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Identity.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Handler name.
+    pub handler: String,
+    /// Payload given to every execution (absent in listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// Cron schedule, if it is a cron task.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Interval schedule, if it is an interval task.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// One-shot time, if it is a one-shot task.
+    #[serde(default)]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Time zone of the cron schedule.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Queue of its executions.
+    pub queue: String,
+    /// The schedule in one line.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// active, paused, finished or invalid.
+    pub status: String,
+    /// Next slot.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Latest slot fired.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Status of the latest execution.
+    #[serde(default)]
+    pub last_outcome: Option<String>,
+    /// Share of the last 20 finished attempts that succeeded.
+    #[serde(default)]
+    pub success_rate: Option<f64>,
+    /// Why the task is invalid.
+    pub last_error: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Every other column (policy, timestamps), as stored.
+    #[serde(flatten)]
+    pub more: serde_json::Map<String, Value>,
+}
+
+/// One execution (attempt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// Identity.
+    pub id: i64,
+    /// Task that fired it, if any.
+    pub task_id: Option<i64>,
+    /// The task's name at fire time.
+    pub task_name: Option<String>,
+    /// Queue.
+    pub queue: String,
+    /// Handler name.
+    pub handler: String,
+    /// Status.
+    pub status: String,
+    /// Attempt number.
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// The attempt this one retries.
+    pub retry_of: Option<i64>,
+    /// When it is or was due.
+    pub visible_at: DateTime<Utc>,
+    /// When a worker claimed it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The worker that claimed it.
+    pub worker_id: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Payload (absent in listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// Result (absent in listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Every other column, as stored.
+    #[serde(flatten)]
+    pub more: serde_json::Map<String, Value>,
+}
+
+/// One execution and its whole retry chain, first attempt first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    /// The execution asked for, with payload and result.
+    pub execution: Execution,
+    /// Every attempt of its chain, including this one (payloads left out).
+    pub chain: Vec<Execution>,
+}
+
+/// A queue: its settings and counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Queue {
+    /// Name.
+    pub queue: String,
+    /// Whether workers skip it.
+    pub paused: bool,
+    /// Running-row cap across workers.
+    pub concurrency_limit: Option<i32>,
+    /// When it was paused.
+    pub paused_at: Option<DateTime<Utc>>,
+    /// Rows waiting for their time.
+    pub scheduled: i64,
+    /// Due rows.
+    pub queued: i64,
+    /// Claimed rows.
+    pub running: i64,
+    /// Succeeded attempts kept.
+    pub succeeded: i64,
+    /// Failed attempts kept.
+    pub failed: i64,
+    /// Dead rows.
+    pub dead: i64,
+    /// Cancelled rows.
+    pub cancelled: i64,
+    /// Age of the oldest due row, in seconds.
+    pub oldest_due_secs: Option<f64>,
+    /// Attempts finished in the last 5 minutes.
+    pub completed_5m: i64,
+    /// Share of those that failed.
+    pub failure_rate_5m: f64,
+}
+
+/// A dead letter requeued by `retry_dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requeued {
+    /// The dead execution.
+    pub dead_id: i64,
+    /// Its fresh attempt.
+    pub id: i64,
+}

@@ -1,0 +1,226 @@
+//! The HTTP management API (`pgtide run --http ADDR`): the admin API over JSON, `/metrics` for
+//! Prometheus, and `/healthz` for load balancers.
+//!
+//! Every route calls [`crate::admin::Admin`], so it runs the same SQL functions as psql and the CLI,
+//! on connections named `pgtide-http` (the audit log's surface). Every route except `/healthz` needs
+//! `Authorization: Bearer <PGTIDE_API_TOKEN>`; the server refuses to listen on a non-loopback address
+//! without a token. `/healthz` stays open because probes rarely carry credentials, and it reveals
+//! only whether the database and the LISTEN connection are up.
+//!
+//! The routes are listed once, in [`ROUTES`]; `src/http/openapi.json` documents them, and a test
+//! keeps the two equal and calls every documented operation.
+
+mod error;
+mod routes;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::{DefaultBodyLimit, Request, State},
+    http::{header, Method},
+    middleware::Next,
+    response::Response,
+    routing::MethodRouter,
+    Router,
+};
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+pub use self::error::ApiError;
+use crate::{admin::Admin, metrics::Gauges, Database, Error, Result, Worker};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The OpenAPI 3 document served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route: path (in OpenAPI's `{param}` form, which axum 0.8 shares) and its methods.
+pub const ROUTES: &[(&str, &[Method])] = &[
+    ("/api/tasks", &[Method::GET, Method::POST]),
+    ("/api/tasks/{id}", &[Method::GET, Method::DELETE]),
+    ("/api/tasks/{id}/pause", &[Method::POST]),
+    ("/api/tasks/{id}/resume", &[Method::POST]),
+    ("/api/tasks/{id}/trigger", &[Method::POST]),
+    ("/api/tasks/{id}/executions", &[Method::GET]),
+    ("/api/jobs", &[Method::GET, Method::POST]),
+    ("/api/jobs/{id}", &[Method::GET]),
+    ("/api/jobs/{id}/retry", &[Method::POST]),
+    ("/api/jobs/{id}/cancel", &[Method::POST]),
+    ("/api/queues", &[Method::GET]),
+    ("/api/queues/{queue}/pause", &[Method::POST]),
+    ("/api/queues/{queue}/resume", &[Method::POST]),
+    ("/api/queues/{queue}/limit", &[Method::POST]),
+    ("/api/openapi.json", &[Method::GET]),
+    ("/metrics", &[Method::GET]),
+    ("/healthz", &[Method::GET]),
+];
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    admin: Admin,
+    token: Option<Arc<str>>,
+    worker: Option<Worker>,
+    gauges: Arc<Gauges>,
+}
+
+impl ApiState {
+    /// State for a server on `db` (which should be opened with `application_name = pgtide-http`),
+    /// requiring `token` when given. `worker` is the process's worker, whose LISTEN connection
+    /// `/healthz` reports.
+    pub fn new(db: Database, token: Option<String>, worker: Option<Worker>) -> Self {
+        // Install the recorder now, so counters from the first job on are kept.
+        crate::metrics::prometheus();
+        Self {
+            admin: Admin::new(db),
+            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            worker,
+            gauges: Arc::default(),
+        }
+    }
+}
+
+/// The application: every route of [`ROUTES`], behind the token check and the body limit.
+pub fn router(state: ApiState) -> Router {
+    let mut api = Router::new();
+    for (path, _) in ROUTES.iter().filter(|(path, _)| *path != "/healthz") {
+        api = api.route(path, handler(path));
+    }
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        require_token,
+    ));
+    Router::new()
+        .route("/healthz", handler("/healthz"))
+        .merge(api)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn handler(path: &str) -> MethodRouter<ApiState> {
+    use axum::routing::{delete, get, post};
+    match path {
+        "/api/tasks" => get(routes::list_tasks).post(routes::create_task),
+        "/api/tasks/{id}" => get(routes::get_task).merge(delete(routes::delete_task)),
+        "/api/tasks/{id}/pause" => post(routes::pause_task),
+        "/api/tasks/{id}/resume" => post(routes::resume_task),
+        "/api/tasks/{id}/trigger" => post(routes::trigger_task),
+        "/api/tasks/{id}/executions" => get(routes::task_executions),
+        "/api/jobs" => get(routes::list_jobs).post(routes::enqueue),
+        "/api/jobs/{id}" => get(routes::get_job),
+        "/api/jobs/{id}/retry" => post(routes::retry_job),
+        "/api/jobs/{id}/cancel" => post(routes::cancel_job),
+        "/api/queues" => get(routes::list_queues),
+        "/api/queues/{queue}/pause" => post(routes::pause_queue),
+        "/api/queues/{queue}/resume" => post(routes::resume_queue),
+        "/api/queues/{queue}/limit" => post(routes::limit_queue),
+        "/api/openapi.json" => get(routes::openapi),
+        "/metrics" => get(routes::metrics),
+        "/healthz" => get(routes::healthz),
+        other => unreachable!("route {other} is listed in ROUTES without a handler"),
+    }
+}
+
+async fn require_token(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> std::result::Result<Response, ApiError> {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            return Err(ApiError::unauthorized());
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Checks that serving on `addr` with `token` is safe: without a token, only a loopback address.
+///
+/// # Errors
+/// [`Error::Invalid`] naming `PGTIDE_API_TOKEN` for a public address without one.
+pub fn check_exposure(addr: SocketAddr, token: Option<&str>) -> Result<()> {
+    if token.is_none_or(str::is_empty) && !addr.ip().is_loopback() {
+        return Err(Error::invalid(
+            "PGTIDE_API_TOKEN",
+            "(unset)",
+            format!(
+                "a token for the API on the non-loopback address {addr} (or listen on 127.0.0.1)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Serves the API on `listener` until `shutdown`.
+///
+/// # Errors
+/// [`Error::Invalid`] when the listener is public and there is no token; the server's I/O error.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::invalid("http", "listener", format!("a bound TCP listener ({e})")))?;
+    check_exposure(addr, state.token.as_deref())?;
+    if state.token.is_none() {
+        tracing::warn!(%addr, "HTTP API without PGTIDE_API_TOKEN: open to anyone on this host");
+    }
+    tracing::info!(%addr, "HTTP API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .map_err(|e| Error::invalid("http", addr, format!("a working HTTP server ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure_needs_a_token_off_loopback() {
+        assert!(check_exposure("127.0.0.1:8080".parse().unwrap(), None).is_ok());
+        assert!(check_exposure("[::1]:8080".parse().unwrap(), None).is_ok());
+        assert!(check_exposure("0.0.0.0:8080".parse().unwrap(), Some("s3cret")).is_ok());
+        let e = check_exposure("0.0.0.0:8080".parse().unwrap(), None).unwrap_err();
+        assert!(e.to_string().contains("PGTIDE_API_TOKEN"), "{e}");
+        assert!(check_exposure("10.0.0.5:80".parse().unwrap(), Some("")).is_err());
+    }
+
+    #[test]
+    fn routes_and_the_openapi_document_agree() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .map(move |m| (path.clone(), m.to_uppercase()))
+            })
+            .collect();
+        let mut routed: Vec<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|(path, methods)| {
+                methods
+                    .iter()
+                    .map(move |m| (path.to_string(), m.as_str().to_string()))
+            })
+            .collect();
+        documented.sort();
+        routed.sort();
+        assert_eq!(documented, routed);
+    }
+}

@@ -1,0 +1,439 @@
+//! The route handlers. Each validates its path and body, calls one [`Admin`] method, and answers
+//! JSON; extractor rejections are turned into the API's JSON errors, never axum's plain text.
+
+use std::time::Duration;
+
+use axum::{
+    body::Bytes,
+    extract::{
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+        Path, Query, State,
+    },
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{ApiError, ApiState, OPENAPI};
+use crate::{
+    admin::{Admin, Execution, JobDetail, JobFilter, Queue, Task, TaskSpec},
+    model::{ExecutionStatus, RetryStrategy},
+    NewJob,
+};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Longest task or queue name, as the SQL functions enforce.
+const MAX_NAME: usize = 200;
+
+fn segment(path: Result<Path<String>, PathRejection>, field: &str) -> ApiResult<String> {
+    let Path(value) = path.map_err(|e| ApiError::invalid(field, e.body_text()))?;
+    if value.is_empty() || value.chars().count() > MAX_NAME || value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "invalid {field} {value:?}: expected 1 to {MAX_NAME} characters without control characters"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    body.map(|Json(v)| v).map_err(ApiError::from)
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    query.map(|Query(v)| v).map_err(ApiError::from)
+}
+
+/// A task addressed by id (all digits) or by name.
+async fn task_name(admin: &Admin, path: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    let id = segment(path, "id")?;
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        let number: i64 = id.parse().map_err(|_| {
+            ApiError::invalid(
+                "id",
+                format!("invalid id {id:?}: expected a task id or name"),
+            )
+        })?;
+        return Ok(admin.task_name(number).await?);
+    }
+    Ok(id)
+}
+
+fn execution_id(path: Result<Path<String>, PathRejection>) -> ApiResult<i64> {
+    let id = segment(path, "id")?;
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::invalid(
+            "id",
+            format!("invalid id {id:?}: expected a positive integer execution id"),
+        )
+    })
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see /api/openapi.json",
+    )
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route; see /api/openapi.json",
+    )
+}
+
+pub(super) async fn list_tasks(State(s): State<ApiState>) -> ApiResult<Json<Vec<Task>>> {
+    Ok(Json(s.admin.tasks().await?))
+}
+
+pub(super) async fn create_task(
+    State(s): State<ApiState>,
+    spec: Result<Json<TaskSpec>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    let spec = body(spec)?;
+    s.admin.create_task(&spec).await?;
+    Ok((StatusCode::CREATED, Json(s.admin.task(&spec.name).await?)))
+}
+
+pub(super) async fn get_task(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Task>> {
+    let name = task_name(&s.admin, path).await?;
+    Ok(Json(s.admin.task(&name).await?))
+}
+
+pub(super) async fn delete_task(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let name = task_name(&s.admin, path).await?;
+    s.admin.delete_task(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn pause_task(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Task>> {
+    let name = task_name(&s.admin, path).await?;
+    s.admin.pause_task(&name).await?;
+    Ok(Json(s.admin.task(&name).await?))
+}
+
+pub(super) async fn resume_task(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Task>> {
+    let name = task_name(&s.admin, path).await?;
+    s.admin.resume_task(&name).await?;
+    Ok(Json(s.admin.task(&name).await?))
+}
+
+/// Optional body of `POST /api/tasks/{id}/trigger`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Trigger {
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+pub(super) async fn trigger_task(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    raw: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = task_name(&s.admin, path).await?;
+    // The body is optional: no body triggers with a generated key.
+    let trigger: Trigger = if raw.iter().all(u8::is_ascii_whitespace) {
+        Trigger::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| {
+            let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.to_string());
+            if e.to_string().contains("idempotency_key") {
+                error.with_field("idempotency_key")
+            } else {
+                error
+            }
+        })?
+    };
+    let id = s
+        .admin
+        .trigger_task(&name, trigger.idempotency_key.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "execution_id": id }))))
+}
+
+/// `?limit=` of listings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Limit {
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+pub(super) async fn task_executions(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    limit: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult<Json<Vec<Execution>>> {
+    let limit = query(limit)?;
+    let name = task_name(&s.admin, path).await?;
+    // An unknown task is a 404, not an empty list.
+    s.admin.task(&name).await?;
+    let jobs = s
+        .admin
+        .jobs(&JobFilter {
+            task: Some(name),
+            limit: limit.limit,
+            ..Default::default()
+        })
+        .await?;
+    Ok(Json(jobs))
+}
+
+/// Filters of `GET /api/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JobsQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    handler: Option<String>,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+pub(super) async fn list_jobs(
+    State(s): State<ApiState>,
+    filter: Result<Query<JobsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<Execution>>> {
+    let filter = query(filter)?;
+    let status = filter
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<ExecutionStatus>)
+        .transpose()?;
+    let jobs = s
+        .admin
+        .jobs(&JobFilter {
+            status,
+            queue: filter.queue.filter(|q| !q.is_empty()),
+            handler: filter.handler.filter(|h| !h.is_empty()),
+            task: filter.task.filter(|t| !t.is_empty()),
+            limit: filter.limit,
+        })
+        .await?;
+    Ok(Json(jobs))
+}
+
+/// Body of `POST /api/jobs`: the parameters of `pgtide.enqueue`, with `in` as a relative `run_at`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JobSpec {
+    handler: String,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    run_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "in", with = "humantime_serde")]
+    delay: Option<Duration>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    priority: Option<i16>,
+    #[serde(default)]
+    max_attempts: Option<i32>,
+    #[serde(default)]
+    retry_strategy: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    retry_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    retry_max: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+}
+
+pub(super) async fn enqueue(
+    State(s): State<ApiState>,
+    spec: Result<Json<JobSpec>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let spec = body(spec)?;
+    if spec.run_at.is_some() && spec.delay.is_some() {
+        return Err(ApiError::invalid("in", "give run_at or in, not both"));
+    }
+    let mut job = NewJob::new(spec.handler);
+    if let Some(payload) = spec.payload {
+        job = job.payload(payload);
+    }
+    if let Some(queue) = spec.queue {
+        job = job.queue(queue);
+    }
+    if let Some(at) = spec.run_at {
+        job = job.run_at(at);
+    }
+    if let Some(delay) = spec.delay {
+        let now = s.admin.now().await?;
+        job = job.run_at(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
+    }
+    if let Some(key) = spec.idempotency_key {
+        job = job.idempotency_key(key);
+    }
+    if let Some(priority) = spec.priority {
+        job = job.priority(priority);
+    }
+    if let Some(max_attempts) = spec.max_attempts {
+        job = job.max_attempts(max_attempts);
+    }
+    if spec.retry_strategy.is_some() || spec.retry_base.is_some() || spec.retry_max.is_some() {
+        let strategy = match spec.retry_strategy.as_deref() {
+            None => job.retry_strategy,
+            Some(s) => s.parse::<RetryStrategy>()?,
+        };
+        let base = spec.retry_base.unwrap_or(job.retry_base);
+        let max = spec.retry_max.unwrap_or(job.retry_max);
+        job = job.retry(strategy, base, max);
+    }
+    if let Some(timeout) = spec.timeout {
+        job = job.timeout(timeout);
+    }
+    let id = crate::enqueue(s.admin.db(), &job).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+pub(super) async fn get_job(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<JobDetail>> {
+    let id = execution_id(path)?;
+    Ok(Json(s.admin.job(id).await?))
+}
+
+pub(super) async fn retry_job(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = execution_id(path)?;
+    let new_id = s.admin.retry_dead(id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": new_id, "retry_of": id })),
+    ))
+}
+
+pub(super) async fn cancel_job(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let id = execution_id(path)?;
+    let previous = s.admin.cancel(id).await?;
+    Ok(Json(
+        json!({ "id": id, "status": "cancelled", "previous_status": previous }),
+    ))
+}
+
+pub(super) async fn list_queues(State(s): State<ApiState>) -> ApiResult<Json<Vec<Queue>>> {
+    Ok(Json(s.admin.queues().await?))
+}
+
+pub(super) async fn pause_queue(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let queue = segment(path, "queue")?;
+    s.admin.pause_queue(&queue).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn resume_queue(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let queue = segment(path, "queue")?;
+    s.admin.resume_queue(&queue).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/queues/{queue}/limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QueueLimit {
+    concurrency_limit: Option<i32>,
+}
+
+pub(super) async fn limit_queue(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    limit: Result<Json<QueueLimit>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let queue = segment(path, "queue")?;
+    let limit = body(limit)?;
+    s.admin
+        .set_queue_limit(&queue, limit.concurrency_limit)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(super) async fn metrics(State(s): State<ApiState>) -> Response {
+    if let Err(e) = s.gauges.refresh(s.admin.db()).await {
+        // Serve the counters anyway; the gauges keep their last values.
+        tracing::warn!(error = %e, "metrics: could not refresh the database gauges");
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::prometheus().render(),
+    )
+        .into_response()
+}
+
+/// Body of `GET /healthz`.
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+    listener: &'static str,
+}
+
+pub(super) async fn healthz(State(s): State<ApiState>) -> Response {
+    let database = matches!(
+        tokio::time::timeout(Duration::from_secs(2), s.admin.ping()).await,
+        Ok(Ok(()))
+    );
+    let listener = s.worker.as_ref().map(crate::Worker::is_listening);
+    let healthy = database && listener != Some(false);
+    let health = Health {
+        status: if healthy { "ok" } else { "unhealthy" },
+        database: if database { "ok" } else { "unreachable" },
+        listener: match listener {
+            None => "no worker in this process",
+            Some(true) => "ok",
+            Some(false) => "down (polling)",
+        },
+    };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health)).into_response()
+}

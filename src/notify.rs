@@ -50,7 +50,11 @@ pub(crate) async fn listen(
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     while !shutdown.is_cancelled() {
         match session(&db, listen, &healthy, &shutdown, &on_event).await {
-            Ok(()) => return,
+            Ok(()) => {
+                // Stopped: nothing listens any more.
+                healthy.store(false, Ordering::Relaxed);
+                return;
+            }
             Err(reason) => {
                 healthy.store(false, Ordering::Relaxed);
                 let delay = backoff.next_delay();

@@ -195,14 +195,18 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// The field serde complained about: "...: every: invalid duration" or "unknown field `x`".
-fn data_error_field(text: &str) -> Option<String> {
+pub(super) fn data_error_field(text: &str) -> Option<String> {
     if let Some(rest) = text.split("unknown field `").nth(1) {
         return rest.split('`').next().map(str::to_string);
     }
     if let Some(rest) = text.split("missing field `").nth(1) {
         return rest.split('`').next().map(str::to_string);
     }
-    let detail = text.rsplit("target type: ").next()?;
+    let detail = text
+        .rsplit("target type: ")
+        .next()?
+        .rsplit("query string: ")
+        .next()?;
     let (path, _) = detail.split_once(": ")?;
     (!path.is_empty() && !path.contains(' ')).then(|| path.to_string())
 }

@@ -158,11 +158,11 @@ pub(super) async fn trigger_task(
         Trigger::default()
     } else {
         serde_json::from_slice(&raw).map_err(|e| {
-            let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.to_string());
-            if e.to_string().contains("idempotency_key") {
-                error.with_field("idempotency_key")
-            } else {
-                error
+            let text = e.to_string();
+            let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", text.clone());
+            match super::error::data_error_field(&text) {
+                Some(field) => error.with_field(field),
+                None => error,
             }
         })?
     };

@@ -4,12 +4,15 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{error::ErrorKind, Parser};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -24,4 +27,33 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go to stdout as clap renders them; a usage error becomes one line on stderr
+/// (clap's own rendering spreads it over several, with the usage and a hint).
+fn usage_error(e: clap::Error) -> std::process::ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.use_stderr() {
+            std::process::ExitCode::from(2)
+        } else {
+            std::process::ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let message = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or_default()
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or_default();
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("{line} (see --help)");
+    std::process::ExitCode::from(2)
 }

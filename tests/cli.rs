@@ -164,6 +164,7 @@ async fn migrate_reports_and_bad_setups_fail_clearly() {
         stderr.lines().count(),
         stderr.lines().filter(|l| !l.trim().is_empty()).count()
     );
+    let _ = std::fs::remove_file(&config);
 
     let config = write_config(
         "nohandler",
@@ -182,4 +183,5 @@ async fn migrate_reports_and_bad_setups_fail_clearly() {
     );
     // Nothing ran: no worker registered.
     assert_eq!(scalar(&t, "select count(*) from pgtide.workers").await, 0);
+    let _ = std::fs::remove_file(&config);
 }

@@ -207,19 +207,11 @@ async fn task_subcommands_manage_tasks_through_the_sql_functions() {
     );
 
     // Every change is audited with the cli surface.
-    let actions: Vec<String> = t
-        .client()
-        .await
-        .unwrap()
-        .query(
-            "select action from pgtide.audit_log where surface = 'cli' order by id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actions: Vec<String> = common::column(
+        &t,
+        "select action from pgtide.audit_log where surface = 'cli' order by id",
+    )
+    .await;
     assert_eq!(
         actions,
         [
@@ -518,16 +510,7 @@ async fn enqueue_jobs_dlq_and_queue_subcommands() {
         "refreshed in place: {screen:?}"
     );
 
-    let surfaces: Vec<String> = t
-        .client()
-        .await
-        .unwrap()
-        .query("select distinct surface from pgtide.audit_log where action like 'queue.%' or action like 'execution.%'", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let surfaces: Vec<String> = common::column(&t, "select distinct surface from pgtide.audit_log where action like 'queue.%' or action like 'execution.%'").await;
     assert_eq!(surfaces, ["cli"]);
 }
 
@@ -558,4 +541,73 @@ async fn help_exists_everywhere_and_a_missing_url_is_one_clear_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("invalid database_url"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_http_serves_the_api_and_refuses_a_public_address_without_a_token() {
+    let t = test_db().await;
+    let out = Command::new(BIN)
+        .args(["run", "--http", "0.0.0.0:18099"])
+        .env("DATABASE_URL", &t.url)
+        .env_remove("PGTIDE_API_TOKEN")
+        .env_remove("PGTIDE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PGTIDE_API_TOKEN") && stderr.contains("0.0.0.0:18099"),
+        "{stderr}"
+    );
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.workers").await,
+        0,
+        "nothing started"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .args(["run", "--http", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &t.url)
+        .env("PGTIDE_API_TOKEN", "cli-token")
+        .env_remove("PGTIDE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    common::wait_until(Duration::from_secs(20), "the API to answer", || async {
+        matches!(http.get(format!("{base}/healthz")).send().await, Ok(r) if r.status().is_success())
+    })
+    .await;
+    let response = http
+        .post(format!("{base}/api/jobs"))
+        .bearer_auth("cli-token")
+        .json(&serde_json::json!({"handler": "noop", "idempotency_key": "via-run"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    // The process's own worker runs it.
+    common::wait_until(Duration::from_secs(10), "the job to succeed", || async {
+        scalar(&t, "select count(*) from pgtide.executions where idempotency_key = 'via-run' and status = 'succeeded'").await == 1
+    })
+    .await;
+    let denied = http.get(format!("{base}/api/queues")).send().await.unwrap();
+    assert_eq!(denied.status(), reqwest::StatusCode::UNAUTHORIZED);
+    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -200,19 +200,11 @@ async fn task_routes_create_read_pause_resume_trigger_and_delete() {
     );
 
     // Every change went through the SQL functions and is audited as http.
-    let actions: Vec<String> = t
-        .client()
-        .await
-        .unwrap()
-        .query(
-            "select action from pgtide.audit_log where surface = 'http' order by id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actions: Vec<String> = common::column(
+        &t,
+        "select action from pgtide.audit_log where surface = 'http' order by id",
+    )
+    .await;
     assert_eq!(
         actions,
         [
@@ -638,19 +630,11 @@ async fn job_and_queue_routes_enqueue_list_show_retry_cancel_pause_and_limit() {
         StatusCode::BAD_REQUEST,
         Some("concurrency_limit"),
     );
-    let audited: Vec<String> = t
-        .client()
-        .await
-        .unwrap()
-        .query(
-            "select action from pgtide.audit_log where surface = 'http' order by id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let audited: Vec<String> = common::column(
+        &t,
+        "select action from pgtide.audit_log where surface = 'http' order by id",
+    )
+    .await;
     assert_eq!(
         audited,
         [

@@ -16,7 +16,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::types::{Execution, JobDetail, Queue, Requeued, Task};
-use crate::{model::ExecutionStatus, sql, Database, Error, Result};
+use crate::{
+    model::{ExecutionStatus, RetryStrategy},
+    sql, Database, Error, NewJob, Result,
+};
 
 /// A task to create: `name`, `handler` and one schedule are required; every other field takes
 /// `pgtide.create_task`'s default when `None`.
@@ -72,6 +75,48 @@ pub struct TaskSpec {
     /// Labels.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+}
+
+/// A job to enqueue: the parameters of `pgtide.enqueue`, with `in` as a `run_at` relative to the
+/// database's clock. Every field but `handler` takes the function's default when `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Handler name.
+    pub handler: String,
+    /// Payload.
+    #[serde(default)]
+    pub payload: Option<Value>,
+    /// Queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Run no earlier than this.
+    #[serde(default)]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Run after this delay (exclusive with `run_at`).
+    #[serde(default, rename = "in", with = "humantime_serde")]
+    pub delay: Option<Duration>,
+    /// Idempotency key.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Priority (lower first).
+    #[serde(default)]
+    pub priority: Option<i16>,
+    /// Attempts, the first included.
+    #[serde(default)]
+    pub max_attempts: Option<i32>,
+    /// fixed or exponential.
+    #[serde(default)]
+    pub retry_strategy: Option<String>,
+    /// Base retry delay.
+    #[serde(default, with = "humantime_serde")]
+    pub retry_base: Option<Duration>,
+    /// Longest retry delay.
+    #[serde(default, with = "humantime_serde")]
+    pub retry_max: Option<Duration>,
+    /// Time limit per attempt.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
 }
 
 /// Which executions to list; every field is optional.
@@ -235,6 +280,58 @@ impl Admin {
     pub async fn delete_task(&self, name: &str) -> Result<()> {
         self.execute(sql::ADMIN_DELETE_TASK, &[&name]).await?;
         Ok(())
+    }
+
+    /// Enqueues a job through `pgtide.enqueue` and returns its id (the existing row's for a known
+    /// key).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field for bad input (`run_at` together with `in`, an unknown
+    /// retry strategy, ...); nothing is written.
+    pub async fn enqueue(&self, spec: &JobSpec) -> Result<i64> {
+        if spec.run_at.is_some() && spec.delay.is_some() {
+            return Err(Error::invalid(
+                "in",
+                format!("{:?}", spec.delay.unwrap_or_default()),
+                "either run_at or in, not both",
+            ));
+        }
+        let mut job = NewJob::new(spec.handler.clone());
+        if let Some(payload) = &spec.payload {
+            job = job.payload(payload.clone());
+        }
+        if let Some(queue) = &spec.queue {
+            job = job.queue(queue.clone());
+        }
+        if let Some(at) = spec.run_at {
+            job = job.run_at(at);
+        }
+        if let Some(delay) = spec.delay {
+            let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            job = job.run_at(self.now().await? + delay);
+        }
+        if let Some(key) = &spec.idempotency_key {
+            job = job.idempotency_key(key.clone());
+        }
+        if let Some(priority) = spec.priority {
+            job = job.priority(priority);
+        }
+        if let Some(max_attempts) = spec.max_attempts {
+            job = job.max_attempts(max_attempts);
+        }
+        let strategy = match spec.retry_strategy.as_deref() {
+            None => job.retry_strategy,
+            Some(s) => s.parse::<RetryStrategy>()?,
+        };
+        let (base, max) = (
+            spec.retry_base.unwrap_or(job.retry_base),
+            spec.retry_max.unwrap_or(job.retry_max),
+        );
+        job = job.retry(strategy, base, max);
+        if let Some(timeout) = spec.timeout {
+            job = job.timeout(timeout);
+        }
+        crate::enqueue(&self.db, &job).await
     }
 
     /// Executions matching `filter`, newest first.

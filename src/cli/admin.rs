@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use pgtide::{
-    admin::{Admin, Execution, JobFilter, Queue, TaskSpec},
+    admin::{Admin, Execution, JobFilter, JobSpec, Queue, TaskSpec},
     model::ExecutionStatus,
-    Database, NewJob,
+    Database,
 };
 use serde_json::Value;
 
@@ -418,28 +418,24 @@ pub(crate) async fn task(admin: &Admin, command: TaskCommand) -> Result {
 }
 
 pub(crate) async fn enqueue(admin: &Admin, args: EnqueueArgs) -> Result {
-    let mut job = NewJob::new(args.handler).queue(args.queue);
-    if let Some(payload) = args.payload {
-        job = job.payload(payload);
-    }
-    let when = args.at.or(args.delay.map(When::FromNow));
-    if let Some(when) = when {
-        job = job.run_at(when.resolve(admin.now().await?));
-    }
-    if let Some(key) = args.key {
-        job = job.idempotency_key(key);
-    }
-    if let Some(priority) = args.priority {
-        job = job.priority(priority);
-    }
-    if let Some(max_attempts) = args.max_attempts {
-        job = job.max_attempts(max_attempts);
-    }
-    if let Some(timeout) = args.timeout {
-        job = job.timeout(timeout);
-    }
-    let id = pgtide::enqueue(admin.db(), &job).await?;
-    println!("{id}");
+    let (run_at, delay) = match args.at {
+        Some(When::At(at)) => (Some(at), None),
+        Some(When::FromNow(delay)) => (None, Some(delay)),
+        None => (None, args.delay),
+    };
+    let spec = JobSpec {
+        handler: args.handler,
+        payload: args.payload,
+        queue: Some(args.queue),
+        run_at,
+        delay,
+        idempotency_key: args.key,
+        priority: args.priority,
+        max_attempts: args.max_attempts,
+        timeout: args.timeout,
+        ..Default::default()
+    };
+    println!("{}", admin.enqueue(&spec).await?);
     Ok(())
 }
 

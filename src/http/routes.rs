@@ -13,15 +13,13 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ApiError, ApiState, OPENAPI};
 use crate::{
-    admin::{Admin, Execution, JobDetail, JobFilter, Queue, Task, TaskSpec},
-    model::{ExecutionStatus, RetryStrategy},
-    NewJob,
+    admin::{Admin, Execution, JobDetail, JobFilter, JobSpec, Queue, Task, TaskSpec},
+    model::ExecutionStatus,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -241,79 +239,11 @@ pub(super) async fn list_jobs(
     Ok(Json(jobs))
 }
 
-/// Body of `POST /api/jobs`: the parameters of `pgtide.enqueue`, with `in` as a relative `run_at`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct JobSpec {
-    handler: String,
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    queue: Option<String>,
-    #[serde(default)]
-    run_at: Option<DateTime<Utc>>,
-    #[serde(default, rename = "in", with = "humantime_serde")]
-    delay: Option<Duration>,
-    #[serde(default)]
-    idempotency_key: Option<String>,
-    #[serde(default)]
-    priority: Option<i16>,
-    #[serde(default)]
-    max_attempts: Option<i32>,
-    #[serde(default)]
-    retry_strategy: Option<String>,
-    #[serde(default, with = "humantime_serde")]
-    retry_base: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    retry_max: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    timeout: Option<Duration>,
-}
-
 pub(super) async fn enqueue(
     State(s): State<ApiState>,
     spec: Result<Json<JobSpec>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let spec = body(spec)?;
-    if spec.run_at.is_some() && spec.delay.is_some() {
-        return Err(ApiError::invalid("in", "give run_at or in, not both"));
-    }
-    let mut job = NewJob::new(spec.handler);
-    if let Some(payload) = spec.payload {
-        job = job.payload(payload);
-    }
-    if let Some(queue) = spec.queue {
-        job = job.queue(queue);
-    }
-    if let Some(at) = spec.run_at {
-        job = job.run_at(at);
-    }
-    if let Some(delay) = spec.delay {
-        let now = s.admin.now().await?;
-        job = job.run_at(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX));
-    }
-    if let Some(key) = spec.idempotency_key {
-        job = job.idempotency_key(key);
-    }
-    if let Some(priority) = spec.priority {
-        job = job.priority(priority);
-    }
-    if let Some(max_attempts) = spec.max_attempts {
-        job = job.max_attempts(max_attempts);
-    }
-    if spec.retry_strategy.is_some() || spec.retry_base.is_some() || spec.retry_max.is_some() {
-        let strategy = match spec.retry_strategy.as_deref() {
-            None => job.retry_strategy,
-            Some(s) => s.parse::<RetryStrategy>()?,
-        };
-        let base = spec.retry_base.unwrap_or(job.retry_base);
-        let max = spec.retry_max.unwrap_or(job.retry_max);
-        job = job.retry(strategy, base, max);
-    }
-    if let Some(timeout) = spec.timeout {
-        job = job.timeout(timeout);
-    }
-    let id = crate::enqueue(s.admin.db(), &job).await?;
+    let id = s.admin.enqueue(&body(spec)?).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 

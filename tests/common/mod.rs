@@ -413,3 +413,19 @@ impl Drop for TestRole {
         .join();
     }
 }
+
+/// The first column of every row of `sql`.
+pub async fn column<T>(db: &Database, sql: &str) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    db.client()
+        .await
+        .unwrap()
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}

@@ -186,6 +186,11 @@ async fn task_routes_create_read_pause_resume_trigger_and_delete() {
         "listings leave payloads out"
     );
 
+    assert_error(
+        &api.call(Method::DELETE, "/api/tasks/nope", None).await,
+        StatusCode::NOT_FOUND,
+        Some("name"),
+    );
     let (status, body) = api.call(Method::DELETE, "/api/tasks/report", None).await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
     assert_eq!(scalar(&t, "select count(*) from pgtide.tasks").await, 0);
@@ -629,6 +634,24 @@ async fn job_and_queue_routes_enqueue_list_show_retry_cancel_pause_and_limit() {
         .await,
         StatusCode::BAD_REQUEST,
         Some("concurrency_limit"),
+    );
+    let long = "q".repeat(201);
+    for action in ["pause", "resume", "limit"] {
+        assert_error(
+            &api.call(
+                Method::POST,
+                &format!("/api/queues/{long}/{action}"),
+                Some(json!({"concurrency_limit": 1})),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            Some("queue"),
+        );
+    }
+    assert_error(
+        &api.call(Method::POST, "/api/queues/%0A/pause", None).await,
+        StatusCode::BAD_REQUEST,
+        Some("queue"),
     );
     let audited: Vec<String> = common::column(
         &t,

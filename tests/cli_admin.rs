@@ -46,6 +46,11 @@ async fn fails(t: &TestDb, args: &[&str]) -> String {
     first
 }
 
+/// Runs a command that prints an id.
+async fn printed_id(t: &TestDb, args: &[&str]) -> i64 {
+    ok(t, args).await.trim().parse().unwrap()
+}
+
 async fn json(t: &TestDb, args: &[&str]) -> Value {
     serde_json::from_str(&ok(t, args).await).unwrap()
 }
@@ -276,7 +281,7 @@ async fn task_subcommands_manage_tasks_through_the_sql_functions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_jobs_dlq_and_queue_subcommands() {
     let t = test_db().await;
-    let id: i64 = ok(
+    let id = printed_id(
         &t,
         &[
             "enqueue",
@@ -293,15 +298,8 @@ async fn enqueue_jobs_dlq_and_queue_subcommands() {
             "2",
         ],
     )
-    .await
-    .trim()
-    .parse()
-    .unwrap();
-    let again: i64 = ok(&t, &["enqueue", "mail", "--key", "order-9"])
-        .await
-        .trim()
-        .parse()
-        .unwrap();
+    .await;
+    let again = printed_id(&t, &["enqueue", "mail", "--key", "order-9"]).await;
     assert_eq!(id, again, "a known key returns the existing job");
     let row = t
         .client()
@@ -318,16 +316,8 @@ async fn enqueue_jobs_dlq_and_queue_subcommands() {
     assert_eq!(row.get::<_, i32>(2), 2);
     assert_eq!(row.get::<_, Value>(3), serde_json::json!({"to": "a@b.c"}));
     assert_eq!(row.get::<_, String>(4), "queued");
-    let later: i64 = ok(&t, &["enqueue", "report", "--in", "5m"])
-        .await
-        .trim()
-        .parse()
-        .unwrap();
-    let at: i64 = ok(&t, &["enqueue", "report", "--at", "2030-01-01T00:00:00Z"])
-        .await
-        .trim()
-        .parse()
-        .unwrap();
+    let later: i64 = printed_id(&t, &["enqueue", "report", "--in", "5m"]).await;
+    let at: i64 = printed_id(&t, &["enqueue", "report", "--at", "2030-01-01T00:00:00Z"]).await;
     assert!(
         one::<bool>(
             &t,

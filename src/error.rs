@@ -59,39 +59,23 @@ impl Error {
         value: impl std::fmt::Display,
         expected: impl Into<String>,
     ) -> Self {
-        let mut value = value.to_string();
-        if value.len() > 80 {
-            let cut = (0..=77)
-                .rev()
-                .find(|&i| value.is_char_boundary(i))
-                .unwrap_or(0);
-            value.truncate(cut);
-            value.push_str("...");
-        }
         Error::Invalid {
             field,
-            value: format!("{value:?}"),
+            value: quoted(value),
             expected: expected.into(),
         }
     }
 
-    /// Builds an [`Error::NotFound`].
+    /// Builds an [`Error::NotFound`], quoting the value like [`Error::invalid`].
     pub(crate) fn not_found(
         field: &'static str,
         value: impl std::fmt::Display,
         expected: impl Into<String>,
     ) -> Self {
-        match Self::invalid(field, value, expected) {
-            Error::Invalid {
-                field,
-                value,
-                expected,
-            } => Error::NotFound {
-                field,
-                value,
-                expected,
-            },
-            _ => unreachable!("invalid() builds Error::Invalid"),
+        Error::NotFound {
+            field,
+            value: quoted(value),
+            expected: expected.into(),
         }
     }
 
@@ -103,6 +87,20 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// A value as an error shows it: quoted, and cut to about 80 characters.
+fn quoted(value: impl std::fmt::Display) -> String {
+    let mut value = value.to_string();
+    if value.len() > 80 {
+        let cut = (0..=77)
+            .rev()
+            .find(|&i| value.is_char_boundary(i))
+            .unwrap_or(0);
+        value.truncate(cut);
+        value.push_str("...");
+    }
+    format!("{value:?}")
 }
 
 /// tokio-postgres prints only "db error" for a server error; say what the server said.

@@ -9,7 +9,7 @@ use std::{
 };
 
 use common::{scalar, test_db, wait_until};
-use nix::{sys::signal::Signal, unistd::Pid};
+use nix::sys::signal::Signal;
 use pgtide::NewJob;
 use serde_json::json;
 
@@ -85,11 +85,7 @@ async fn worker_runs_configured_handlers_and_stops_on_sigterm() {
     )
     .await;
     let signalled = Instant::now();
-    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = common::signal_and_wait(child, Signal::SIGTERM).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),

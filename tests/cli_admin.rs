@@ -9,7 +9,7 @@ use std::{
 };
 
 use common::{one, scalar, test_db, TestDb};
-use nix::{sys::signal::Signal, unistd::Pid};
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pgtide");
@@ -484,11 +484,7 @@ async fn enqueue_jobs_dlq_and_queue_subcommands() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = common::signal_and_wait(child, Signal::SIGINT).await;
     assert!(
         out.status.success(),
         "{}",
@@ -590,11 +586,7 @@ async fn run_with_http_serves_the_api_and_refuses_a_public_address_without_a_tok
     .await;
     let denied = http.get(format!("{base}/api/queues")).send().await.unwrap();
     assert_eq!(denied.status(), reqwest::StatusCode::UNAUTHORIZED);
-    nix::sys::signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = common::signal_and_wait(child, Signal::SIGTERM).await;
     assert!(
         out.status.success(),
         "{}",

@@ -429,3 +429,15 @@ where
         .map(|row| row.get(0))
         .collect()
 }
+
+/// Sends `signal` to a child process and waits for it to exit.
+pub async fn signal_and_wait(
+    child: std::process::Child,
+    signal: nix::sys::signal::Signal,
+) -> std::process::Output {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}

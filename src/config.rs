@@ -80,6 +80,11 @@ pub struct WorkerSettings {
     /// Fallback poll when no notification arrives (default 1 s).
     #[serde(default, with = "humantime_serde")]
     pub poll_interval: Option<Duration>,
+    /// Keep a LISTEN connection (default true); `false` is poll-only, like `--no-listen`.
+    pub listen: Option<bool>,
+    /// Ping a quiet LISTEN connection after this long (default 15 s).
+    #[serde(default, with = "humantime_serde")]
+    pub listen_ping: Option<Duration>,
 }
 
 /// `[maintenance]`: the leader's background services.
@@ -95,6 +100,12 @@ pub struct MaintenanceSettings {
     /// Leader lease length (default 15 s).
     #[serde(default, with = "humantime_serde")]
     pub leader_ttl: Option<Duration>,
+    /// How often the leader rescues expired leases (default 5 s).
+    #[serde(default, with = "humantime_serde")]
+    pub rescue_interval: Option<Duration>,
+    /// How often the leader prunes past retention (default 60 s).
+    #[serde(default, with = "humantime_serde")]
+    pub prune_interval: Option<Duration>,
 }
 
 /// `[handlers.NAME]`, selected by `kind`.
@@ -216,7 +227,16 @@ impl Config {
         for (key, value) in [
             ("worker.lease", w.lease),
             ("worker.poll_interval", w.poll_interval),
+            ("worker.listen_ping", w.listen_ping),
             ("maintenance.leader_ttl", self.maintenance.leader_ttl),
+            (
+                "maintenance.rescue_interval",
+                self.maintenance.rescue_interval,
+            ),
+            (
+                "maintenance.prune_interval",
+                self.maintenance.prune_interval,
+            ),
         ] {
             if value == Some(Duration::ZERO) {
                 return Err((key.into(), "0s: expected a duration > 0".into()));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{types::Type, GenericClient};
 
 use crate::{model::RetryStrategy, sql, Database, Error, Result};
 
@@ -179,22 +179,22 @@ pub async fn enqueue(db: &Database, job: &NewJob) -> Result<i64> {
 /// Runs one statement on `client`; the row and its NOTIFY take effect when the caller commits.
 pub async fn enqueue_with<C: GenericClient>(client: &C, job: &NewJob) -> Result<i64> {
     job.validate()?;
-    let statement = client.prepare(sql::ENQUEUE).await?;
+    // Unnamed and typed: one round trip, and safe behind a transaction pooler.
     let row = client
-        .query_one(
-            &statement,
+        .query_typed_one(
+            sql::ENQUEUE,
             &[
-                &job.handler,
-                &job.payload,
-                &job.queue,
-                &job.run_at,
-                &job.idempotency_key,
-                &i32::from(job.priority),
-                &job.max_attempts,
-                &job.retry_strategy.as_str(),
-                &job.retry_base.as_secs_f64(),
-                &job.retry_max.as_secs_f64(),
-                &job.timeout.as_secs_f64(),
+                (&job.handler, Type::TEXT),
+                (&job.payload, Type::JSONB),
+                (&job.queue, Type::TEXT),
+                (&job.run_at, Type::TIMESTAMPTZ),
+                (&job.idempotency_key, Type::TEXT),
+                (&i32::from(job.priority), Type::INT4),
+                (&job.max_attempts, Type::INT4),
+                (&job.retry_strategy.as_str(), Type::TEXT),
+                (&job.retry_base.as_secs_f64(), Type::FLOAT8),
+                (&job.retry_max.as_secs_f64(), Type::FLOAT8),
+                (&job.timeout.as_secs_f64(), Type::FLOAT8),
             ],
         )
         .await?;
@@ -249,22 +249,21 @@ pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) ->
     let maxes: Vec<f64> = jobs.iter().map(|j| j.retry_max.as_secs_f64()).collect();
     let timeouts: Vec<f64> = jobs.iter().map(|j| j.timeout.as_secs_f64()).collect();
 
-    let statement = client.prepare(sql::ENQUEUE_MANY).await?;
     let rows = client
-        .query(
-            &statement,
+        .query_typed(
+            sql::ENQUEUE_MANY,
             &[
-                &handlers,
-                &payloads,
-                &queues,
-                &run_ats,
-                &keys,
-                &priorities,
-                &max_attempts,
-                &strategies,
-                &bases,
-                &maxes,
-                &timeouts,
+                (&handlers, Type::TEXT_ARRAY),
+                (&payloads, Type::JSONB_ARRAY),
+                (&queues, Type::TEXT_ARRAY),
+                (&run_ats, Type::TIMESTAMPTZ_ARRAY),
+                (&keys, Type::TEXT_ARRAY),
+                (&priorities, Type::INT4_ARRAY),
+                (&max_attempts, Type::INT4_ARRAY),
+                (&strategies, Type::TEXT_ARRAY),
+                (&bases, Type::FLOAT8_ARRAY),
+                (&maxes, Type::FLOAT8_ARRAY),
+                (&timeouts, Type::FLOAT8_ARRAY),
             ],
         )
         .await?;
@@ -277,7 +276,9 @@ pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) ->
             .filter(|r| r.get::<_, Option<i64>>("id").is_none())
             .map(|r| r.get("idempotency_key"))
             .collect();
-        let found = client.query(sql::IDS_BY_KEY, &[&missing]).await?;
+        let found = client
+            .query_typed(sql::IDS_BY_KEY, &[(&missing, Type::TEXT_ARRAY)])
+            .await?;
         for (slot, row) in ids.iter_mut().zip(&rows) {
             if slot.is_none() {
                 let key: String = row.get("idempotency_key");

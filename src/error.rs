@@ -40,6 +40,15 @@ pub enum Error {
         /// What would have been accepted.
         expected: String,
     },
+    /// A leader pass was refused: this process no longer holds the lease (it stalled or lost the
+    /// database, and a successor took over). Nothing was written.
+    #[error("lease {name:?} is no longer held by {holder:?}: a successor took over; pass skipped")]
+    LeaseLost {
+        /// The lease.
+        name: String,
+        /// This process.
+        holder: String,
+    },
     /// A row could not be read into its Rust type (the schema is newer than this binary).
     #[error("decoding a row: {0}")]
     Decode(String),

@@ -106,8 +106,11 @@ impl Gauges {
             return Ok(());
         }
         let client = db.client().await?;
-        let rows = client.query(sql::METRICS_GAUGES, &[]).await?;
-        let live: i64 = client.query_one(sql::WORKERS_LIVE, &[]).await?.get("live");
+        let rows = db.query(&client, sql::METRICS_GAUGES, &[]).await?;
+        let live: i64 = db
+            .query_one(&client, sql::WORKERS_LIVE, &[])
+            .await?
+            .get("live");
         let mut seen = HashSet::new();
         for row in rows {
             let queue: String = row.get("queue");

@@ -39,10 +39,23 @@ pub struct MigrationReport {
 pub async fn migrate(db: &Database) -> Result<MigrationReport> {
     // The common case, a current schema, is settled with two reads: a worker running under a role
     // without DDL rights (see `pgtide.grant('worker', ...)`) starts without needing any.
-    if applied_version(db).await? == Some(latest_version()) {
+    let applied = applied_version(db).await?;
+    if applied == Some(latest_version()) {
         return Ok(MigrationReport {
             applied: Vec::new(),
         });
+    }
+    if db.is_pooler() {
+        // The migration lock is a session advisory lock, which a transaction pooler cannot hold.
+        return Err(crate::Error::invalid(
+            "schema version",
+            applied.map_or_else(|| "none".to_string(), |v| v.to_string()),
+            format!(
+                "version {}: run `pgtide migrate` on a direct connection first (migrations take a \
+                 session lock, which a transaction pooler cannot hold)",
+                latest_version()
+            ),
+        ));
     }
     let (mut client, _messages) = db.dedicated().await?;
     client
@@ -78,15 +91,15 @@ async fn run_locked(client: &mut tokio_postgres::Client) -> Result<MigrationRepo
 /// [`crate::Error::Db`] or [`crate::Error::Pool`] when the database cannot be read.
 pub async fn applied_version(db: &Database) -> Result<Option<i32>> {
     let client = db.client().await?;
-    let present: bool = client
-        .query_one(sql::SCHEMA_HISTORY_EXISTS, &[])
+    let present: bool = db
+        .query_one(&client, sql::SCHEMA_HISTORY_EXISTS, &[])
         .await?
         .get("present");
     if !present {
         return Ok(None);
     }
-    Ok(client
-        .query_one(sql::SCHEMA_VERSION, &[])
+    Ok(db
+        .query_one(&client, sql::SCHEMA_VERSION, &[])
         .await?
         .get("version"))
 }

@@ -23,10 +23,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{backoff::Backoff, Database};
 
-/// Ping a connection that has been quiet this long.
-const PING_AFTER: Duration = Duration::from_secs(15);
-/// A ping that takes longer than this means the connection is gone.
-const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How a LISTEN connection checks that it is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Keepalive {
+    /// Ping the connection after it has been quiet this long.
+    pub(crate) ping_after: Duration,
+    /// A ping unanswered for this long means the connection is gone (half-open).
+    pub(crate) ping_timeout: Duration,
+}
+
+impl Keepalive {
+    /// Pings after `ping_after` of quiet; a ping may take that long or 5 s, whichever is shorter.
+    pub(crate) fn every(ping_after: Duration) -> Self {
+        Self {
+            ping_after,
+            ping_timeout: ping_after.min(Duration::from_secs(5)),
+        }
+    }
+}
 
 /// What a listener reports to its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +57,14 @@ pub(crate) enum Event {
 pub(crate) async fn listen(
     db: Database,
     listen: &'static [&'static str],
+    keepalive: Keepalive,
     healthy: Arc<AtomicBool>,
     shutdown: CancellationToken,
     on_event: impl Fn(Event) + Send + 'static,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     while !shutdown.is_cancelled() {
-        match session(&db, listen, &healthy, &shutdown, &on_event).await {
+        match session(&db, listen, keepalive, &healthy, &shutdown, &on_event).await {
             Ok(()) => {
                 // Stopped: nothing listens any more.
                 healthy.store(false, Ordering::Relaxed);
@@ -76,6 +91,7 @@ pub(crate) async fn listen(
 async fn session(
     db: &Database,
     listen: &[&str],
+    keepalive: Keepalive,
     healthy: &AtomicBool,
     shutdown: &CancellationToken,
     on_event: &(impl Fn(Event) + Send),
@@ -101,11 +117,12 @@ async fn session(
                 Some(_) => {}
                 None => return Err("the server closed the connection".into()),
             },
-            () = tokio::time::sleep(PING_AFTER) => {
-                match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
+            () = tokio::time::sleep(keepalive.ping_after) => {
+                match tokio::time::timeout(keepalive.ping_timeout, client.simple_query("")).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => return Err(format!("ping failed: {}", crate::error::describe(&e))),
-                    Err(_) => return Err(format!("ping got no answer within {PING_TIMEOUT:?}")),
+                    Err(_) => return Err(format!(
+                        "ping got no answer within {:?} (half-open connection)", keepalive.ping_timeout)),
                 }
             }
         }

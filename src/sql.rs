@@ -43,6 +43,8 @@ queries! {
     LEADER_ACQUIRE = "leader_acquire.sql";
     /// Gives the leader lease up on a clean exit.
     LEADER_RELEASE = "leader_release.sql";
+    /// Checks that `$2` still holds the lease `$1` and locks it until the transaction ends.
+    LEADER_FENCE = "leader_fence.sql";
     /// Promotes due scheduled rows to queued and notifies their queues.
     PROMOTE = "promote.sql";
     /// When the next scheduled row becomes due.

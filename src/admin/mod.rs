@@ -160,9 +160,8 @@ impl Admin {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<T>> {
         let client = self.db.client().await?;
-        let statement = client.prepare_cached(statement).await?;
-        client
-            .query(&statement, params)
+        self.db
+            .query(&client, statement, params)
             .await?
             .iter()
             .map(|row| from_row(row.get(0)))
@@ -175,8 +174,7 @@ impl Admin {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<tokio_postgres::Row> {
         let client = self.db.client().await?;
-        let statement = client.prepare_cached(statement).await?;
-        Ok(client.query_one(&statement, params).await?)
+        self.db.query_one(&client, statement, params).await
     }
 
     /// Creates a task through `pgtide.create_task` and returns its id.
@@ -237,8 +235,11 @@ impl Admin {
     /// [`Error::NotFound`] when there is no such task.
     pub async fn task_name(&self, id: i64) -> Result<String> {
         let client = self.db.client().await?;
-        let statement = client.prepare_cached(sql::ADMIN_TASK_NAME).await?;
-        match client.query_opt(&statement, &[&id]).await? {
+        match self
+            .db
+            .query_opt(&client, sql::ADMIN_TASK_NAME, &[&id])
+            .await?
+        {
             Some(row) => Ok(row.get("name")),
             None => Err(Error::not_found("id", id, "the id of an existing task")),
         }
@@ -397,9 +398,9 @@ impl Admin {
     /// The database's error; nothing is requeued then.
     pub async fn retry_dead_all(&self, handler: Option<&str>) -> Result<Vec<Requeued>> {
         let client = self.db.client().await?;
-        let statement = client.prepare_cached(sql::ADMIN_RETRY_DEAD_ALL).await?;
-        Ok(client
-            .query(&statement, &[&handler])
+        Ok(self
+            .db
+            .query(&client, sql::ADMIN_RETRY_DEAD_ALL, &[&handler])
             .await?
             .iter()
             .map(|row| Requeued {

@@ -8,7 +8,6 @@ use clap::{Args, Subcommand};
 use pgtide::{
     admin::{Admin, Execution, JobFilter, JobSpec, Queue, TaskSpec},
     model::ExecutionStatus,
-    Database,
 };
 use serde_json::Value;
 
@@ -275,8 +274,13 @@ fn parse_json(text: &str) -> std::result::Result<Value, String> {
 }
 
 /// The admin API over a small pool that identifies itself as the CLI.
-pub(crate) fn connect(url: &str) -> Result<Admin> {
-    Ok(Admin::new(Database::connect_as(url, 2, "pgtide-cli")?))
+pub(crate) fn connect(url: &str, pooler: bool) -> Result<Admin> {
+    Ok(Admin::new(super::serve::database(
+        url,
+        2,
+        Some("pgtide-cli"),
+        pooler,
+    )?))
 }
 
 pub(crate) async fn task(admin: &Admin, command: TaskCommand) -> Result {

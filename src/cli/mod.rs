@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use pgtide::{
     config::Config,
     embedded::{EmbeddedOptions, EmbeddedPostgres},
-    Database,
 };
 
 /// A task scheduler and job queue with one dependency: PostgreSQL.
@@ -28,6 +27,10 @@ pub struct Cli {
     /// pgtide.toml with worker settings and handlers.
     #[arg(long, env = "PGTIDE_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// The database URL is a transaction pooler (PgBouncer, pool_mode = transaction): poll instead of
+    /// LISTEN and keep no session state. Run `pgtide migrate` on a direct URL first.
+    #[arg(long, env = "PGTIDE_NO_LISTEN", global = true)]
+    no_listen: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,9 +109,10 @@ impl Cli {
             .database_url
             .clone()
             .or_else(|| config.database_url.clone());
+        let no_listen = self.no_listen;
         match self.command {
             Command::Migrate => {
-                let db = Database::connect(&require_url(url)?, 2)?;
+                let db = serve::database(&require_url(url)?, 2, None, no_listen)?;
                 let report = pgtide::migrate(&db).await?;
                 if report.applied.is_empty() {
                     println!("schema is up to date");
@@ -119,31 +123,33 @@ impl Cli {
             }
             Command::Worker(args) => {
                 let db_url = require_url(url)?;
-                serve::run(&db_url, &config, &args, serve::Mode::Worker).await
+                serve::run(&db_url, &config, &args, serve::Mode::Worker, no_listen).await
             }
             Command::Scheduler => {
                 let db_url = require_url(url)?;
-                serve::run_scheduler(&db_url).await
+                serve::run_scheduler(&db_url, no_listen).await
             }
             Command::Task(command) => {
-                admin::task(&admin::connect(&require_url(url)?)?, command).await
+                admin::task(&admin::connect(&require_url(url)?, no_listen)?, command).await
             }
             Command::Enqueue(args) => {
-                admin::enqueue(&admin::connect(&require_url(url)?)?, args).await
+                admin::enqueue(&admin::connect(&require_url(url)?, no_listen)?, args).await
             }
             Command::Jobs(command) => {
-                admin::jobs(&admin::connect(&require_url(url)?)?, command).await
+                admin::jobs(&admin::connect(&require_url(url)?, no_listen)?, command).await
             }
             Command::Dlq(command) => {
-                admin::dlq(&admin::connect(&require_url(url)?)?, command).await
+                admin::dlq(&admin::connect(&require_url(url)?, no_listen)?, command).await
             }
             Command::Queue(command) => {
-                admin::queue(&admin::connect(&require_url(url)?)?, command).await
+                admin::queue(&admin::connect(&require_url(url)?, no_listen)?, command).await
             }
-            Command::Stats(args) => admin::stats(&admin::connect(&require_url(url)?)?, args).await,
+            Command::Stats(args) => {
+                admin::stats(&admin::connect(&require_url(url)?, no_listen)?, args).await
+            }
             Command::Run(args) => {
                 with_database(url, |db_url| async move {
-                    serve::run(&db_url, &config, &args, serve::Mode::All).await
+                    serve::run(&db_url, &config, &args, serve::Mode::All, no_listen).await
                 })
                 .await
             }

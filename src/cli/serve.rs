@@ -20,8 +20,26 @@ pub(crate) enum Mode {
     All,
 }
 
+/// A database handle; in pooler mode (`--no-listen`) it keeps no session state.
+pub(crate) fn database(
+    url: &str,
+    pool_size: usize,
+    application_name: Option<&str>,
+    pooler: bool,
+) -> Result<Database, pgtide::Error> {
+    let db = match application_name {
+        Some(name) => Database::connect_as(url, pool_size, name)?,
+        None => Database::connect(url, pool_size)?,
+    };
+    Ok(if pooler {
+        db.for_transaction_pooler()
+    } else {
+        db
+    })
+}
+
 /// The worker settings: defaults, then the config file, then flags.
-pub(crate) fn worker_config(config: &Config, args: &WorkerArgs) -> WorkerConfig {
+pub(crate) fn worker_config(config: &Config, args: &WorkerArgs, no_listen: bool) -> WorkerConfig {
     let defaults = WorkerConfig::default();
     let file = &config.worker;
     WorkerConfig {
@@ -40,6 +58,8 @@ pub(crate) fn worker_config(config: &Config, args: &WorkerArgs) -> WorkerConfig 
             .or(file.shutdown_grace)
             .unwrap_or(defaults.shutdown_grace),
         poll_interval: file.poll_interval.unwrap_or(defaults.poll_interval),
+        listen: !no_listen && file.listen.unwrap_or(defaults.listen),
+        listen_ping: file.listen_ping.unwrap_or(defaults.listen_ping),
         ..defaults
     }
 }
@@ -51,6 +71,8 @@ pub(crate) fn maintenance_config(config: &Config) -> MaintenanceConfig {
         retention: file.retention.unwrap_or(defaults.retention),
         dead_retention: file.dead_retention.unwrap_or(defaults.dead_retention),
         leader_ttl: file.leader_ttl.unwrap_or(defaults.leader_ttl),
+        rescue_interval: file.rescue_interval.unwrap_or(defaults.rescue_interval),
+        prune_interval: file.prune_interval.unwrap_or(defaults.prune_interval),
         ..defaults
     }
 }
@@ -60,13 +82,14 @@ pub(crate) async fn run(
     config: &Config,
     args: &WorkerArgs,
     mode: Mode,
+    no_listen: bool,
 ) -> Result<(), pgtide::Error> {
-    let worker_config = worker_config(config, args);
+    let worker_config = worker_config(config, args, no_listen);
     // Refuse an exposed API before anything starts.
     if let Some(addr) = args.http {
         pgtide::http::check_exposure(addr, args.api_token.as_deref())?;
     }
-    let db = Database::connect(url, worker_config.concurrency + 4)?;
+    let db = database(url, worker_config.concurrency + 4, None, no_listen)?;
     let report = pgtide::migrate(&db).await?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, "applied migrations");
@@ -87,7 +110,7 @@ pub(crate) async fn run(
         tokio::spawn(async move { maintenance.run(token).await })
     });
     let scheduler = (mode == Mode::All).then(|| {
-        let scheduler = Scheduler::new(db.clone(), SchedulerConfig::default());
+        let scheduler = Scheduler::new(db.clone(), scheduler_config(no_listen));
         let token = shutdown.clone();
         tokio::spawn(async move { scheduler.run(token).await })
     });
@@ -102,7 +125,7 @@ pub(crate) async fn run(
                 )
             })?;
             let state = pgtide::http::ApiState::new(
-                Database::connect_as(url, 4, "pgtide-http")?,
+                database(url, 4, Some("pgtide-http"), no_listen)?,
                 args.api_token.clone(),
                 Some(worker.clone()),
             );
@@ -126,15 +149,22 @@ pub(crate) async fn run(
 }
 
 /// `pgtide scheduler`: only the scheduler, until SIGINT/SIGTERM.
-pub(crate) async fn run_scheduler(url: &str) -> Result<(), pgtide::Error> {
-    let db = Database::connect(url, 4)?;
+pub(crate) async fn run_scheduler(url: &str, no_listen: bool) -> Result<(), pgtide::Error> {
+    let db = database(url, 4, None, no_listen)?;
     let report = pgtide::migrate(&db).await?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, "applied migrations");
     }
     let shutdown = shutdown_on_signal();
-    Scheduler::new(db, SchedulerConfig::default())
+    Scheduler::new(db, scheduler_config(no_listen))
         .run(shutdown)
         .await;
     Ok(())
+}
+
+fn scheduler_config(no_listen: bool) -> SchedulerConfig {
+    SchedulerConfig {
+        listen: !no_listen,
+        ..SchedulerConfig::default()
+    }
 }

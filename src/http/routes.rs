@@ -349,12 +349,18 @@ pub(super) async fn healthz(State(s): State<ApiState>) -> Response {
         tokio::time::timeout(Duration::from_secs(2), s.admin.ping()).await,
         Ok(Ok(()))
     );
-    let listener = s.worker.as_ref().map(crate::Worker::is_listening);
+    // A poll-only worker (`--no-listen`) has no listener to be down.
+    let listener = s
+        .worker
+        .as_ref()
+        .filter(|w| w.listens())
+        .map(crate::Worker::is_listening);
     let healthy = database && listener != Some(false);
     let health = Health {
         status: if healthy { "ok" } else { "unhealthy" },
         database: if database { "ok" } else { "unreachable" },
         listener: match listener {
+            None if s.worker.is_some() => "off (poll-only mode)",
             None => "no worker in this process",
             Some(true) => "ok",
             Some(false) => "down (polling)",

@@ -9,12 +9,18 @@
 //! still holds the lease or the lease has expired. Expiry is judged by the database clock, so clock
 //! skew between hosts cannot produce two leaders. A holder that cannot renew (it stalled, or lost the
 //! database) stops acting as leader at its next renewal attempt; a successor can only take over after
-//! the TTL, by which time the old holder has tried to renew at least twice. The services are safe to
-//! overlap anyway (row locks and status guards), so the lease is about efficiency, not correctness.
+//! the TTL, by which time the old holder has tried to renew at least twice.
+//!
+//! Renewal timing alone cannot stop a holder that stalls (SIGSTOP, a long GC-like pause, a frozen VM)
+//! between a successful renewal and its next pass. So every pass is also fenced: it runs in a
+//! transaction that first re-reads the lease row `FOR SHARE` ([`Leader::begin_pass`]). A stale holder's
+//! pass finds another holder and writes nothing, and a takeover waits for a pass in flight to commit.
+//! The services are safe to overlap anyway (row locks and status guards); the fence makes "one leader
+//! acts at a time" a fact rather than a likelihood.
 
 use std::time::Duration;
 
-use crate::{sql, Database, Result};
+use crate::{sql, Database, Error, Result};
 
 /// A named lease in `pgtide.leader`.
 #[derive(Debug, Clone)]
@@ -52,14 +58,40 @@ impl Leader {
     /// The database's error (the caller should then assume it is not the leader).
     pub async fn try_acquire(&self) -> Result<bool> {
         let client = self.db.client().await?;
-        let statement = client.prepare_cached(sql::LEADER_ACQUIRE).await?;
-        let rows = client
+        let rows = self
+            .db
             .query(
-                &statement,
+                &client,
+                sql::LEADER_ACQUIRE,
                 &[&self.name, &self.holder, &self.ttl.as_secs_f64()],
             )
             .await?;
         Ok(!rows.is_empty())
+    }
+
+    /// Opens the transaction of one leader pass on `client`: it holds the lease row `FOR SHARE` until
+    /// it ends, so no successor can take over meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when this contender does not hold an unexpired lease (the transaction is
+    /// rolled back); the database's error otherwise.
+    pub async fn begin_pass<'c>(
+        &self,
+        client: &'c mut deadpool_postgres::Client,
+    ) -> Result<deadpool_postgres::Transaction<'c>> {
+        let tx = client.transaction().await?;
+        let held = self
+            .db
+            .query_opt(&tx, sql::LEADER_FENCE, &[&self.name, &self.holder])
+            .await?;
+        if held.is_none() {
+            tx.rollback().await?;
+            return Err(Error::LeaseLost {
+                name: self.name.clone(),
+                holder: self.holder.clone(),
+            });
+        }
+        Ok(tx)
     }
 
     /// Gives the lease up, if held.
@@ -68,8 +100,8 @@ impl Leader {
     /// The database's error.
     pub async fn release(&self) -> Result<()> {
         let client = self.db.client().await?;
-        client
-            .execute(sql::LEADER_RELEASE, &[&self.name, &self.holder])
+        self.db
+            .execute(&client, sql::LEADER_RELEASE, &[&self.name, &self.holder])
             .await?;
         Ok(())
     }

@@ -6,8 +6,9 @@
 //!
 //! Each service has a `run_once` that does one pass and reports what it did, so tests drive a single
 //! iteration directly; [`Maintenance::run`] is the loop around them, gated by the [`Leader`] lease.
-//! Every pass is safe to run twice or concurrently (row locks, SKIP LOCKED and status guards), so a
-//! brief overlap of two leaders around a lease hand-over costs nothing but a wasted query.
+//! Every pass is safe to run twice or concurrently (row locks, SKIP LOCKED and status guards). Under the
+//! loop, each batch is also fenced by the lease ([`Leader::begin_pass`]), so a stalled ex-leader that
+//! wakes up after a takeover writes nothing: `run_once_as` is that fenced form.
 
 mod leader;
 
@@ -17,7 +18,18 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 pub use self::leader::Leader;
-use crate::{sql, Database, Result};
+use crate::{sql, Database, Error, Result};
+
+/// Opens one batch's transaction: fenced by `leader`'s lease when given, plain otherwise.
+async fn begin<'c>(
+    client: &'c mut deadpool_postgres::Client,
+    leader: Option<&Leader>,
+) -> Result<deadpool_postgres::Transaction<'c>> {
+    match leader {
+        Some(leader) => leader.begin_pass(client).await,
+        None => Ok(client.transaction().await?),
+    }
+}
 
 /// Settings of the maintenance services.
 #[derive(Debug, Clone)]
@@ -92,11 +104,27 @@ impl Promoter {
     /// # Errors
     /// The database's error; rows promoted by earlier batches stay promoted.
     pub async fn run_once(&self) -> Result<Promoted> {
-        let client = self.db.client().await?;
-        let promote = client.prepare_cached(sql::PROMOTE).await?;
+        self.pass(None).await
+    }
+
+    /// [`Promoter::run_once`], each batch fenced by `leader`'s lease.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is promoted.
+    pub async fn run_once_as(&self, leader: &Leader) -> Result<Promoted> {
+        self.pass(Some(leader)).await
+    }
+
+    async fn pass(&self, leader: Option<&Leader>) -> Result<Promoted> {
+        let mut client = self.db.client().await?;
         let mut out = Promoted::default();
         loop {
-            let rows = client.query(&promote, &[&self.batch_size]).await?;
+            let tx = begin(&mut client, leader).await?;
+            let rows = self
+                .db
+                .query(&tx, sql::PROMOTE, &[&self.batch_size])
+                .await?;
+            tx.commit().await?;
             let mut moved = 0;
             for row in rows {
                 let queue: String = row.get("queue");
@@ -111,7 +139,7 @@ impl Promoter {
                 break;
             }
         }
-        let next = client.query_one(sql::NEXT_SCHEDULED, &[]).await?;
+        let next = self.db.query_one(&client, sql::NEXT_SCHEDULED, &[]).await?;
         out.next_due = next.get("next_at");
         out.db_now = next.get("db_now");
         Ok(out)
@@ -156,11 +184,24 @@ impl Rescuer {
     /// Each batch is one statement. `pgtide.fail_attempts` re-checks status, attempt and expiry
     /// under the row lock, so a row completed or renewed after the batch was read is left alone.
     pub async fn run_once(&self) -> Result<Vec<Rescued>> {
-        let client = self.db.client().await?;
-        let rescue = client.prepare_cached(sql::RESCUE).await?;
+        self.pass(None).await
+    }
+
+    /// [`Rescuer::run_once`], each batch fenced by `leader`'s lease.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is rescued.
+    pub async fn run_once_as(&self, leader: &Leader) -> Result<Vec<Rescued>> {
+        self.pass(Some(leader)).await
+    }
+
+    async fn pass(&self, leader: Option<&Leader>) -> Result<Vec<Rescued>> {
+        let mut client = self.db.client().await?;
         let mut out = Vec::new();
         loop {
-            let rows = client.query(&rescue, &[&self.batch_size]).await?;
+            let tx = begin(&mut client, leader).await?;
+            let rows = self.db.query(&tx, sql::RESCUE, &[&self.batch_size]).await?;
+            tx.commit().await?;
             let n = rows.len();
             for row in rows {
                 let rescued = Rescued {
@@ -210,13 +251,27 @@ impl Pruner {
     /// # Errors
     /// The database's error; earlier batches stay deleted.
     pub async fn run_once(&self) -> Result<i64> {
-        let client = self.db.client().await?;
-        let prune = client.prepare_cached(sql::PRUNE).await?;
+        self.pass(None).await
+    }
+
+    /// [`Pruner::run_once`], each batch fenced by `leader`'s lease.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is deleted.
+    pub async fn run_once_as(&self, leader: &Leader) -> Result<i64> {
+        self.pass(Some(leader)).await
+    }
+
+    async fn pass(&self, leader: Option<&Leader>) -> Result<i64> {
+        let mut client = self.db.client().await?;
         let mut total = 0;
         loop {
-            let deleted: i64 = client
+            let tx = begin(&mut client, leader).await?;
+            let deleted: i64 = self
+                .db
                 .query_one(
-                    &prune,
+                    &tx,
+                    sql::PRUNE,
                     &[
                         &self.retention.as_secs_f64(),
                         &self.dead_retention.as_secs_f64(),
@@ -225,12 +280,15 @@ impl Pruner {
                 )
                 .await?
                 .get(0);
+            tx.commit().await?;
             total += deleted;
             if deleted < i64::from(self.batch_size) {
                 break;
             }
         }
-        client.execute(sql::PRUNE_WORKERS, &[]).await?;
+        let tx = begin(&mut client, leader).await?;
+        self.db.execute(&tx, sql::PRUNE_WORKERS, &[]).await?;
+        tx.commit().await?;
         Ok(total)
     }
 }
@@ -300,7 +358,7 @@ impl Maintenance {
             if leading {
                 if now >= next_promote {
                     next_promote = now + self.config.promote_interval;
-                    match self.promoter.run_once().await {
+                    match self.promoter.run_once_as(&self.leader).await {
                         Ok(p) => {
                             if p.total() > 0 {
                                 tracing::debug!(promoted = ?p.per_queue, "promoted due rows");
@@ -310,21 +368,21 @@ impl Maintenance {
                                 next_promote = next_promote.min(Instant::now() + wait);
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "promoter pass failed"),
+                        Err(e) => leading = self.pass_failed("promoter", &e),
                     }
                 }
-                if now >= next_rescue {
+                if leading && now >= next_rescue {
                     next_rescue = now + self.config.rescue_interval;
-                    if let Err(e) = self.rescuer.run_once().await {
-                        tracing::warn!(error = %e, "rescuer pass failed");
+                    if let Err(e) = self.rescuer.run_once_as(&self.leader).await {
+                        leading = self.pass_failed("rescuer", &e);
                     }
                 }
-                if now >= next_prune {
+                if leading && now >= next_prune {
                     next_prune = now + self.config.prune_interval;
-                    match self.pruner.run_once().await {
+                    match self.pruner.run_once_as(&self.leader).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "pruned finished executions"),
-                        Err(e) => tracing::warn!(error = %e, "pruner pass failed"),
+                        Err(e) => leading = self.pass_failed("pruner", &e),
                     }
                 }
             }
@@ -346,5 +404,18 @@ impl Maintenance {
                 tracing::debug!(error = %e, "could not release the leader lease; it will expire");
             }
         }
+    }
+
+    /// Logs a failed pass; returns whether this process still leads (a fenced-out pass means it does
+    /// not: a successor took over while this one stalled).
+    fn pass_failed(&self, service: &str, error: &Error) -> bool {
+        if matches!(error, Error::LeaseLost { .. }) {
+            tracing::warn!(holder = self.leader.holder(), service, %error,
+                "lost the maintenance lease to a successor; standing down");
+            crate::metrics::set_leader(false);
+            return false;
+        }
+        tracing::warn!(service, %error, "maintenance pass failed");
+        true
     }
 }

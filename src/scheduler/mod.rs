@@ -41,6 +41,9 @@ pub struct SchedulerConfig {
     pub batch_size: usize,
     /// Longest sleep between passes when notifications flow (a safety net, not the mechanism).
     pub max_sleep: Duration,
+    /// Keep a LISTEN connection so a new or changed task is planned at once. `false` is poll-only
+    /// mode (for transaction poolers): changes are then seen within a second.
+    pub listen: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -49,6 +52,7 @@ impl Default for SchedulerConfig {
             misfire_threshold: Duration::from_secs(60),
             batch_size: 100,
             max_sleep: Duration::from_secs(30),
+            listen: true,
         }
     }
 }
@@ -149,9 +153,13 @@ impl Scheduler {
         let mut client = self.db.client().await?;
         loop {
             let tx = client.transaction().await?;
-            let claim = tx.prepare_cached(sql::SCHEDULER_CLAIM).await?;
-            let rows = tx
-                .query(&claim, &[&now, &(self.config.batch_size as i64)])
+            let rows = self
+                .db
+                .query(
+                    &tx,
+                    sql::SCHEDULER_CLAIM,
+                    &[&now, &(self.config.batch_size as i64)],
+                )
                 .await?;
             if rows.is_empty() {
                 tx.commit().await?;
@@ -233,8 +241,10 @@ impl Scheduler {
 
             let mut last_run: std::collections::HashMap<i64, DateTime<Utc>> = Default::default();
             if !fire_ids.is_empty() {
-                let fire = tx.prepare_cached(sql::SCHEDULER_FIRE).await?;
-                let inserted = tx.query(&fire, &[&fire_ids, &fire_slots]).await?;
+                let inserted = self
+                    .db
+                    .query(&tx, sql::SCHEDULER_FIRE, &[&fire_ids, &fire_slots])
+                    .await?;
                 for row in &inserted {
                     let fired = Fired {
                         execution_id: row.get("id"),
@@ -273,15 +283,22 @@ impl Scheduler {
             let status: Vec<&str> = updates.iter().map(|u| u.status).collect();
             let errors: Vec<Option<&str>> =
                 updates.iter().map(|u| u.last_error.as_deref()).collect();
-            let update = tx.prepare_cached(sql::SCHEDULER_UPDATE).await?;
-            tx.execute(&update, &[&ids, &next, &last, &status, &errors])
+            self.db
+                .execute(
+                    &tx,
+                    sql::SCHEDULER_UPDATE,
+                    &[&ids, &next, &last, &status, &errors],
+                )
                 .await?;
             tx.commit().await?;
             if !full_batch {
                 break;
             }
         }
-        let next = client.query_one(sql::SCHEDULER_NEXT_DUE, &[]).await?;
+        let next = self
+            .db
+            .query_one(&client, sql::SCHEDULER_NEXT_DUE, &[])
+            .await?;
         pass.next_due = next.get("next_due");
         pass.db_now = next.get("db_now");
         Ok(pass)
@@ -290,16 +307,19 @@ impl Scheduler {
     /// Runs passes until `shutdown`: after each, sleeps until the next slot is due, or until a
     /// `pgtide_tasks` notification arrives.
     pub async fn run(&self, shutdown: CancellationToken) {
-        let listener = tokio::spawn(notify::listen(
-            self.db.clone(),
-            &[sql::LISTEN_TASKS],
-            self.listening.clone(),
-            shutdown.clone(),
-            {
-                let wake = self.wake.clone();
-                move |_| wake.notify_one()
-            },
-        ));
+        let listener = self.config.listen.then(|| {
+            tokio::spawn(notify::listen(
+                self.db.clone(),
+                &[sql::LISTEN_TASKS],
+                notify::Keepalive::every(Duration::from_secs(15)),
+                self.listening.clone(),
+                shutdown.clone(),
+                {
+                    let wake = self.wake.clone();
+                    move |_| wake.notify_one()
+                },
+            ))
+        });
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         tracing::info!("scheduler started");
         while !shutdown.is_cancelled() {
@@ -334,7 +354,9 @@ impl Scheduler {
                 () = shutdown.cancelled() => {}
             }
         }
-        let _ = listener.await;
+        if let Some(listener) = listener {
+            let _ = listener.await;
+        }
         tracing::info!("scheduler stopped");
     }
 
@@ -344,8 +366,8 @@ impl Scheduler {
     /// [`crate::Error::Invalid`] when there is no such task or its schedule does not parse.
     pub async fn preview(db: &Database, name: &str, n: usize) -> Result<Preview> {
         let client = db.client().await?;
-        let row = client
-            .query_opt(sql::TASK_SCHEDULE, &[&name])
+        let row = db
+            .query_opt(&client, sql::TASK_SCHEDULE, &[&name])
             .await?
             .ok_or_else(|| crate::Error::invalid("name", name, "the name of an existing task"))?;
         let now: DateTime<Utc> = row.get("db_now");

@@ -107,35 +107,37 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
     if ok_ids.is_empty() && fail_ids.is_empty() {
         return Ok(());
     }
-    let client = inner.db.client().await?;
+    let db = &inner.db;
+    let client = db.client().await?;
     let worker: &str = &inner.id;
     // Both statements go out on one connection without waiting for each other (pipelined).
     let succeeded = async {
         if ok_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let statement = client.prepare_cached(sql::COMPLETE_SUCCEEDED).await?;
-        client
-            .query(&statement, &[&ok_ids, &ok_attempts, &ok_results, &worker])
-            .await
+        db.query(
+            &client,
+            sql::COMPLETE_SUCCEEDED,
+            &[&ok_ids, &ok_attempts, &ok_results, &worker],
+        )
+        .await
     };
     let failed = async {
         if fail_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let statement = client.prepare_cached(sql::COMPLETE_FAILED).await?;
-        client
-            .query(
-                &statement,
-                &[
-                    &fail_ids,
-                    &fail_attempts,
-                    &fail_errors,
-                    &fail_permanent,
-                    &worker,
-                ],
-            )
-            .await
+        db.query(
+            &client,
+            sql::COMPLETE_FAILED,
+            &[
+                &fail_ids,
+                &fail_attempts,
+                &fail_errors,
+                &fail_permanent,
+                &worker,
+            ],
+        )
+        .await
     };
     let (succeeded, failed) = tokio::join!(succeeded, failed);
     let (succeeded, failed) = (succeeded?, failed?);

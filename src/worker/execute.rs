@@ -121,19 +121,19 @@ async fn sql_transaction(
     handler: &SqlHandler,
     timeout: Duration,
 ) -> Result<bool, Error> {
-    let mut client = inner.db.client().await?;
+    let db = &inner.db;
+    let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let timeout_ms = format!("{}ms", timeout.as_millis().max(1));
-    tx.execute(sql::SET_STATEMENT_TIMEOUT, &[&timeout_ms])
+    db.query(&tx, sql::SET_STATEMENT_TIMEOUT, &[&timeout_ms])
         .await?;
     // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast. A
     // statement that ignores it still gets it (Postgres accepts unused declared parameters).
-    let statement = tx
-        .prepare_typed_cached(&handler.statement, &[Type::JSONB])
+    db.query_declared(&tx, &handler.statement, &[Type::JSONB], &[&job.payload])
         .await?;
-    tx.execute(&statement, &[&job.payload]).await?;
-    let rows = tx
+    let rows = db
         .query(
+            &tx,
             sql::COMPLETE_SUCCEEDED,
             &[
                 &vec![job.id],

@@ -34,22 +34,21 @@ async fn beat(inner: &Inner) -> Result<()> {
         .keys()
         .copied()
         .collect();
-    let client = inner.db.client().await?;
+    let db = &inner.db;
+    let client = db.client().await?;
     let worker: &str = &inner.id;
-    let seen = client.prepare_cached(sql::WORKER_SEEN).await?;
     if held.is_empty() {
-        client.execute(&seen, &[&worker]).await?;
+        db.execute(&client, sql::WORKER_SEEN, &[&worker]).await?;
         return Ok(());
     }
-    let extend = client.prepare_cached(sql::EXTEND_LEASES).await?;
     let lease_secs = inner.config.lease.as_secs_f64();
     let extend_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
         [&held, &worker, &lease_secs];
     let seen_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&worker];
     // Pipelined: both statements are on the wire before the first answer comes back.
     let (extended, _) = tokio::join!(
-        client.query(&extend, &extend_params),
-        client.execute(&seen, &seen_params),
+        db.query(&client, sql::EXTEND_LEASES, &extend_params),
+        db.execute(&client, sql::WORKER_SEEN, &seen_params),
     );
     let still_ours: HashSet<i64> = extended?.iter().map(|r| r.get(0)).collect();
     let mut in_flight = inner.in_flight.lock().expect("in_flight lock");

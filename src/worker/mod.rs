@@ -58,6 +58,12 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// Fallback poll when no notification arrives.
     pub poll_interval: Duration,
+    /// Keep a LISTEN connection for millisecond pickup. `false` is poll-only mode, for transaction
+    /// poolers (PgBouncer) that cannot hold a LISTEN session: pickup then takes up to `poll_interval`.
+    pub listen: bool,
+    /// Ping the LISTEN connection after this much quiet, so a half-open connection is replaced (and
+    /// the worker polls meanwhile) within about twice this.
+    pub listen_ping: Duration,
     /// Most completions recorded per flush (the in-flight window after a crash).
     pub completion_batch: usize,
     /// Identity in `executions.worker_id` and `pgtide.workers`; generated when `None`.
@@ -72,6 +78,8 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
+            listen: true,
+            listen_ping: Duration::from_secs(15),
             completion_batch: 500,
             id: None,
         }
@@ -97,10 +105,14 @@ impl WorkerConfig {
                 "a duration >= 1s",
             ));
         }
-        if self.poll_interval.is_zero() || self.completion_batch == 0 {
+        if self.poll_interval.is_zero() || self.completion_batch == 0 || self.listen_ping.is_zero()
+        {
             return Err(Error::invalid(
-                "poll_interval/completion_batch",
-                format!("{:?}/{}", self.poll_interval, self.completion_batch),
+                "poll_interval/completion_batch/listen_ping",
+                format!(
+                    "{:?}/{}/{:?}",
+                    self.poll_interval, self.completion_batch, self.listen_ping
+                ),
                 "positive values",
             ));
         }
@@ -247,6 +259,11 @@ impl Worker {
         self.inner.listening.load(Ordering::Relaxed)
     }
 
+    /// Whether this worker is meant to LISTEN (`false` in poll-only mode).
+    pub fn listens(&self) -> bool {
+        self.inner.config.listen
+    }
+
     /// Runs until `shutdown` is cancelled, then stops claiming, waits up to the shutdown grace for
     /// held jobs, records their outcomes, and returns.
     ///
@@ -260,23 +277,26 @@ impl Worker {
             concurrency = inner.config.concurrency, handlers = ?inner.registry.names(), "worker started");
 
         let background = CancellationToken::new();
-        let listener = tokio::spawn(notify::listen(
-            inner.db.clone(),
-            &[sql::LISTEN_JOBS],
-            inner.listening.clone(),
-            background.clone(),
-            {
-                let inner = inner.clone();
-                move |event| match event {
-                    Event::Connected => inner.wake.notify_one(),
-                    Event::Notification { payload, .. } => {
-                        if inner.config.queues.contains(&payload) {
-                            inner.wake.notify_one();
+        let listener = inner.config.listen.then(|| {
+            tokio::spawn(notify::listen(
+                inner.db.clone(),
+                &[sql::LISTEN_JOBS],
+                notify::Keepalive::every(inner.config.listen_ping),
+                inner.listening.clone(),
+                background.clone(),
+                {
+                    let inner = inner.clone();
+                    move |event| match event {
+                        Event::Connected => inner.wake.notify_one(),
+                        Event::Notification { payload, .. } => {
+                            if inner.config.queues.contains(&payload) {
+                                inner.wake.notify_one();
+                            }
                         }
                     }
-                }
-            },
-        ));
+                },
+            ))
+        });
         let heartbeat = tokio::spawn(heartbeat::run(inner.clone(), background.clone()));
         let (completions, outcomes) = mpsc::channel(inner.config.concurrency * 2 + 16);
         let completer = tokio::spawn(completer::run(inner.clone(), outcomes));
@@ -314,7 +334,10 @@ impl Worker {
                 "could not record the last completions; their rows stay running and will be rescued");
         }
         background.cancel();
-        let _ = tokio::join!(listener, heartbeat);
+        if let Some(listener) = listener {
+            let _ = listener.await;
+        }
+        let _ = heartbeat.await;
         self.deregister().await;
         tracing::info!(worker = %inner.id, "worker stopped");
         Ok(())
@@ -398,9 +421,8 @@ impl Worker {
     /// with SKIP LOCKED alone.
     async fn claim(&self, limit: usize, lease_secs: f64) -> Result<Vec<Job>> {
         let inner = &self.inner;
-        let client = inner.db.client().await?;
-        let lock = client.prepare_cached(sql::CLAIM_LOCK).await?;
-        let claim = client.prepare_cached(sql::CLAIM).await?;
+        let db = &inner.db;
+        let client = db.client().await?;
         let queues = &inner.config.queues;
         let limit = limit as i64;
         let worker = &*inner.id;
@@ -409,8 +431,8 @@ impl Worker {
             [queues, &limit, &worker, &lease_secs];
         let (begin, locked, claimed, commit) = tokio::join!(
             client.batch_execute(sql::TX_BEGIN),
-            client.query(&lock, &lock_params),
-            client.query(&claim, &claim_params),
+            db.query(&client, sql::CLAIM_LOCK, &lock_params),
+            db.query(&client, sql::CLAIM, &claim_params),
             client.batch_execute(sql::TX_COMMIT),
         );
         begin?;
@@ -447,8 +469,10 @@ impl Worker {
         let inner = &self.inner;
         let host = gethostname::gethostname().to_string_lossy().into_owned();
         let client = inner.db.client().await?;
-        client
+        inner
+            .db
             .execute(
+                &client,
                 sql::WORKER_REGISTER,
                 &[
                     &&*inner.id,
@@ -466,8 +490,9 @@ impl Worker {
         let inner = &self.inner;
         let result = async {
             let client = inner.db.client().await?;
-            client
-                .execute(sql::WORKER_DEREGISTER, &[&&*inner.id])
+            inner
+                .db
+                .execute(&client, sql::WORKER_DEREGISTER, &[&&*inner.id])
                 .await?;
             Ok::<_, Error>(())
         }

@@ -2,7 +2,9 @@
 //! dedicated connections (the workers' LISTEN connection must not be a pooled one, because a pooled
 //! connection is handed to other users between statements and would drop or steal notifications).
 
-use std::{str::FromStr, time::Duration};
+mod session;
+
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
@@ -14,12 +16,15 @@ use crate::{Error, Result};
 pub struct Database {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// Set in pooler mode: statements go out unnamed, with parameter types cached here.
+    pooler: Option<Arc<session::TypeCache>>,
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
             .field("pool", &self.pool.status())
+            .field("pooler", &self.pooler.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -81,7 +86,25 @@ impl Database {
                     Error::invalid("pool", "no runtime", "a tokio runtime")
                 }
             })?;
-        Ok(Self { pool, config })
+        Ok(Self {
+            pool,
+            config,
+            pooler: None,
+        })
+    }
+
+    /// Switches to pooler mode, for a URL that points at PgBouncer (or another pooler) in transaction
+    /// mode: no named prepared statements, no session state. Statements are sent unnamed, in one
+    /// message group each. The caller must not LISTEN or take session advisory locks either; a worker
+    /// started with `--no-listen` does neither.
+    pub fn for_transaction_pooler(mut self) -> Self {
+        self.pooler = Some(Arc::default());
+        self
+    }
+
+    /// Whether this handle is in pooler mode.
+    pub fn is_pooler(&self) -> bool {
+        self.pooler.is_some()
     }
 
     /// The connection pool, for callers that run their own statements next to pgtide's.

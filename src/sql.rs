@@ -65,7 +65,7 @@ queries! {
     MIGRATION_UNLOCK = "migration_unlock.sql";
     /// Creates the pgtide schema (refinery's history table lives in it).
     CREATE_SCHEMA = "create_schema.sql";
-    /// Sets `statement_timeout` for the current transaction.
+    /// Sets `statement_timeout` and `idle_in_transaction_session_timeout` for the current transaction.
     SET_STATEMENT_TIMEOUT = "set_statement_timeout.sql";
     /// Subscribes a connection to `pgtide_jobs`.
     LISTEN_JOBS = "listen_jobs.sql";

@@ -1,6 +1,9 @@
 -- Rescue up to $1 attempts whose lease expired: their worker died, stalled or lost its connection.
--- pgtide.fail_attempts re-checks status, attempt and expiry under the row lock, so a row that completed
--- or was renewed after this statement read it is never overwritten (River bug #1302).
+-- The expired rows are locked SKIP LOCKED: a row locked by an open sql-handler transaction is still
+-- being decided by that transaction (its commit records success; its death rolls back and unlocks), so
+-- the rescuer passes over it instead of waiting behind it. pgtide.fail_attempts re-checks status,
+-- attempt and expiry, so a row that completed or was renewed after this statement read it is never
+-- overwritten (River bug #1302).
 select f.id, f.status::text as status, f.retry_id, x.worker_id
   from (select array_agg(id) as ids,
                array_agg(attempt) as attempts,
@@ -12,7 +15,8 @@ select f.id, f.status::text as status, f.retry_id, x.worker_id
                  where status = 'running'
                    and lease_until < now()
                  order by lease_until
-                 limit $1) expired) batch
+                 limit $1
+                   for update skip locked) expired) batch
  cross join lateral pgtide.fail_attempts(batch.ids, batch.attempts, batch.errors, batch.permanent,
                                          null, true) f
   join pgtide.executions x on x.id = f.id

@@ -125,7 +125,8 @@ async fn sql_transaction(
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let timeout_ms = format!("{}ms", timeout.as_millis().max(1));
-    db.query(&tx, sql::SET_STATEMENT_TIMEOUT, &[&timeout_ms])
+    let idle_ms = format!("{}ms", inner.config.lease.as_millis().max(1));
+    db.query(&tx, sql::SET_STATEMENT_TIMEOUT, &[&timeout_ms, &idle_ms])
         .await?;
     // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast. A
     // statement that ignores it still gets it (Postgres accepts unused declared parameters).

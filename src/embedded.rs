@@ -155,6 +155,33 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// Crash-restarts the cluster: `pg_ctl restart -m immediate`, which cuts every session without a
+    /// checkpoint, then starts again through crash recovery with the same settings and port. The
+    /// reliability tests use it to show that pgtide rides out a database crash. Blocking.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Step`] when `pg_ctl restart` fails.
+    pub fn restart_immediate(&self) -> Result<()> {
+        let data = self.data_dir();
+        let log = data.join("server.log");
+        self.run_pg(
+            "pg_ctl restart",
+            "pg_ctl",
+            &[
+                "restart",
+                "-D",
+                path_str(&data),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                path_str(&log),
+            ],
+        )
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }

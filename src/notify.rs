@@ -63,8 +63,13 @@ pub(crate) async fn listen(
     on_event: impl Fn(Event) + Send + 'static,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut lost = false;
     while !shutdown.is_cancelled() {
-        match session(&db, listen, keepalive, &healthy, &shutdown, &on_event).await {
+        match session(
+            &db, listen, keepalive, &mut lost, &healthy, &shutdown, &on_event,
+        )
+        .await
+        {
             Ok(()) => {
                 // Stopped: nothing listens any more.
                 healthy.store(false, Ordering::Relaxed);
@@ -72,6 +77,7 @@ pub(crate) async fn listen(
             }
             Err(reason) => {
                 healthy.store(false, Ordering::Relaxed);
+                lost = true;
                 let delay = backoff.next_delay();
                 tracing::warn!(%reason, retry_in = ?delay, "LISTEN connection lost; polling until it is back");
                 tokio::select! {
@@ -92,6 +98,7 @@ async fn session(
     db: &Database,
     listen: &[&str],
     keepalive: Keepalive,
+    lost: &mut bool,
     healthy: &AtomicBool,
     shutdown: &CancellationToken,
     on_event: &(impl Fn(Event) + Send),
@@ -104,7 +111,12 @@ async fn session(
             .map_err(|e| crate::error::describe(&e))?;
     }
     healthy.store(true, Ordering::Relaxed);
-    tracing::debug!(?listen, "listening");
+    if *lost {
+        tracing::info!(?listen, "LISTEN connection re-established");
+    } else {
+        tracing::debug!(?listen, "listening");
+    }
+    *lost = false;
     on_event(Event::Connected);
     loop {
         tokio::select! {

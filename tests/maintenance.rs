@@ -266,3 +266,133 @@ async fn the_pruner_keeps_rows_until_their_retention() {
     let message = common::sql_error(&t, "select pgtide.prune(interval '0', '{queued}')", &[]).await;
     assert!(message.contains("invalid statuses"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_leaders_pass_is_fenced_and_a_pass_in_flight_holds_off_the_takeover() {
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "insert into pgtide.executions (handler, status, visible_at)
+             values ('noop', 'scheduled', now() - interval '1 s')",
+        )
+        .await
+        .unwrap();
+    let a = Leader::new(t.db.clone(), "maintenance", "a", Duration::from_secs(30));
+    let b = Leader::new(t.db.clone(), "maintenance", "b", Duration::from_secs(1));
+    assert!(a.try_acquire().await.unwrap());
+
+    // a stalls past its lease and b takes over; a wakes up and runs a pass: the fence refuses it.
+    client
+        .execute(
+            "update pgtide.leader set expires_at = now() - interval '1 s'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(b.try_acquire().await.unwrap());
+    let promoter = Promoter::new(t.db.clone(), 100);
+    let refused = promoter.run_once_as(&a).await.unwrap_err();
+    assert!(
+        matches!(refused, pgtide::Error::LeaseLost { .. }),
+        "{refused}"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'scheduled'"
+        )
+        .await,
+        1,
+        "the stale leader promoted nothing"
+    );
+    assert!(matches!(
+        Rescuer::new(t.db.clone(), 100).run_once_as(&a).await,
+        Err(pgtide::Error::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        Pruner::new(t.db.clone(), Duration::ZERO, Duration::ZERO, 100)
+            .run_once_as(&a)
+            .await,
+        Err(pgtide::Error::LeaseLost { .. })
+    ));
+    assert_eq!(promoter.run_once_as(&b).await.unwrap().total(), 1);
+
+    // b holds a pass open while its 1 s lease runs out: a's takeover waits until the pass commits,
+    // so the two never act at once.
+    let mut held = t.client().await.unwrap();
+    assert!(b.try_acquire().await.unwrap());
+    let pass = b.begin_pass(&mut held).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let takeover = tokio::spawn({
+        let a = a.clone();
+        async move { a.try_acquire().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !takeover.is_finished(),
+        "the takeover must wait for the pass in flight"
+    );
+    pass.commit().await.unwrap();
+    assert!(
+        takeover.await.unwrap(),
+        "a takes over once b's pass is done"
+    );
+    let holder: String = common::one(&t, "select holder from pgtide.leader", &[]).await;
+    assert_eq!(holder, "a");
+    // And b, stale now, can neither renew nor pass.
+    assert!(!b.try_acquire().await.unwrap());
+    assert!(matches!(
+        b.begin_pass(&mut held).await,
+        Err(pgtide::Error::LeaseLost { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_another_instance_takes_over_within_the_ttl() {
+    use pgtide::maintenance::{Maintenance, MaintenanceConfig};
+    let t = test_db().await;
+    let ttl = Duration::from_secs(2);
+    let config = MaintenanceConfig {
+        leader_ttl: ttl,
+        ..Default::default()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut loops = std::collections::HashMap::new();
+    for holder in ["one", "two", "three"] {
+        let m = Maintenance::new(t.db.clone(), holder, config.clone());
+        let stop = stop.clone();
+        loops.insert(holder, tokio::spawn(async move { m.run(stop).await }));
+    }
+    let holder = || async {
+        common::one::<Option<String>>(
+            &t,
+            "select (select holder from pgtide.leader where name = 'maintenance' and expires_at > now())",
+            &[],
+        )
+        .await
+    };
+    common::wait_until(Duration::from_secs(10), "a leader", || async {
+        holder().await.is_some()
+    })
+    .await;
+    let first = holder().await.unwrap();
+    // The leader dies without releasing its lease (its task is dropped mid-flight, like a SIGKILL).
+    loops.remove(first.as_str()).unwrap().abort();
+    let died = std::time::Instant::now();
+    common::wait_until(Duration::from_secs(10), "a successor", || async {
+        holder().await.is_some_and(|h| h != first)
+    })
+    .await;
+    let gap = died.elapsed();
+    // The lease runs out within the TTL and a contender retries every third of it.
+    assert!(
+        gap <= ttl + ttl / 3 + Duration::from_millis(700),
+        "takeover took {gap:?} with a {ttl:?} lease"
+    );
+    println!("leader takeover after {gap:?} (ttl {ttl:?})");
+    stop.cancel();
+    for (_, l) in loops {
+        l.await.unwrap();
+    }
+}

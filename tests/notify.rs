@@ -124,7 +124,9 @@ impl HalfOpenProxy {
                             registered = true;
                             registry.lock().unwrap().push(up_frozen.clone());
                         }
-                        if !up_frozen.load(Ordering::SeqCst) && sw.write_all(&buf[..n]).await.is_err() {
+                        if !up_frozen.load(Ordering::SeqCst)
+                            && sw.write_all(&buf[..n]).await.is_err()
+                        {
                             break;
                         }
                     }
@@ -135,7 +137,9 @@ impl HalfOpenProxy {
                         if n == 0 {
                             break;
                         }
-                        if !down_frozen.load(Ordering::SeqCst) && cw.write_all(&buf[..n]).await.is_err() {
+                        if !down_frozen.load(Ordering::SeqCst)
+                            && cw.write_all(&buf[..n]).await.is_err()
+                        {
                             break;
                         }
                     }
@@ -156,7 +160,9 @@ impl HalfOpenProxy {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 async fn pickup_secs(t: &common::TestDb, id: i64) -> f64 {
@@ -205,9 +211,11 @@ async fn a_half_open_listener_is_replaced_and_the_worker_polls_meanwhile() {
 
     // While the LISTEN connection is a black hole, a new job is still picked up, by polling.
     let during = pgtide::enqueue(&t, &NewJob::new("noop")).await.unwrap();
-    wait_until(Duration::from_secs(10), "the job enqueued during the outage", || async {
-        common::status_of(&t, during).await == "succeeded"
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the job enqueued during the outage",
+        || async { common::status_of(&t, during).await == "succeeded" },
+    )
     .await;
     let during_pickup = pickup_secs(&t, during).await;
     assert!(
@@ -216,15 +224,22 @@ async fn a_half_open_listener_is_replaced_and_the_worker_polls_meanwhile() {
     );
 
     // The ping finds the connection dead within ping + ping timeout, and a new one is opened.
-    wait_until(Duration::from_secs(10), "a second LISTEN connection", || async {
-        proxy.listeners.lock().unwrap().len() == 2
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "a second LISTEN connection",
+        || async { proxy.listeners.lock().unwrap().len() == 2 },
+    )
     .await;
     let detected = frozen_at.elapsed();
-    assert!(detected < Duration::from_secs(5), "took {detected:?} to replace it");
-    wait_until(Duration::from_secs(10), "the new connection to listen", || async {
-        worker.worker.is_listening()
-    })
+    assert!(
+        detected < Duration::from_secs(5),
+        "took {detected:?} to replace it"
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the new connection to listen",
+        || async { worker.worker.is_listening() },
+    )
     .await;
 
     // Notifications flow again: three jobs in a row are picked up well inside the poll interval
@@ -233,9 +248,11 @@ async fn a_half_open_listener_is_replaced_and_the_worker_polls_meanwhile() {
     let mut after = Vec::new();
     for _ in 0..3 {
         let id = pgtide::enqueue(&t, &NewJob::new("noop")).await.unwrap();
-        wait_until(Duration::from_secs(10), "a job after the reconnect", || async {
-            common::status_of(&t, id).await == "succeeded"
-        })
+        wait_until(
+            Duration::from_secs(10),
+            "a job after the reconnect",
+            || async { common::status_of(&t, id).await == "succeeded" },
+        )
         .await;
         after.push(pickup_secs(&t, id).await);
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -22,6 +22,8 @@ use crate::{Error, Result};
 
 /// A pooled connection or a transaction on one: anything pgtide runs its statements on.
 pub(crate) trait Session: Sync {
+    /// Whether this is an open transaction (which pins one server connection behind a pooler).
+    const TRANSACTION: bool;
     /// The tokio-postgres client or transaction underneath.
     type Generic: GenericClient + Sync;
     /// The client or transaction itself.
@@ -35,6 +37,7 @@ pub(crate) trait Session: Sync {
 }
 
 impl Session for deadpool_postgres::Client {
+    const TRANSACTION: bool = false;
     type Generic = tokio_postgres::Client;
     fn generic(&self) -> &Self::Generic {
         self
@@ -50,6 +53,7 @@ impl Session for deadpool_postgres::Client {
 }
 
 impl<'t> Session for deadpool_postgres::Transaction<'t> {
+    const TRANSACTION: bool = true;
     type Generic = tokio_postgres::Transaction<'t>;
     fn generic(&self) -> &Self::Generic {
         self
@@ -99,11 +103,33 @@ impl Database {
                 Ok(session.generic().query(&statement, params).await?)
             }
             Some(cache) => {
-                let types = self.param_types(cache, sql, declared).await?;
+                let types = self.param_types(session, cache, sql, declared).await?;
                 let typed = typed(sql, params, &types)?;
                 Ok(session.generic().query_typed(sql, &typed).await?)
             }
         }
+    }
+
+    /// Prepares `statements` on `session` now: cached named statements on a direct connection, learned
+    /// parameter types in pooler mode. A pipeline calls it before it sends BEGIN, so that every
+    /// statement of the pipeline goes out on its first poll, in order, inside the transaction (a
+    /// statement still being prepared would be sent after the pipelined COMMIT).
+    pub(crate) async fn prepare_ahead<S: Session>(
+        &self,
+        session: &S,
+        statements: &[&str],
+    ) -> Result<()> {
+        for sql in statements {
+            match &self.pooler {
+                None => {
+                    session.prepare_cached(sql, &[]).await?;
+                }
+                Some(cache) => {
+                    self.param_types(session, cache, sql, &[]).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs `sql`, which must return exactly one row.
@@ -154,21 +180,40 @@ impl Database {
                 Ok(session.generic().execute(&statement, params).await?)
             }
             Some(cache) => {
-                let types = self.param_types(cache, sql, &[]).await?;
+                let types = self.param_types(session, cache, sql, &[]).await?;
                 let typed = typed(sql, params, &types)?;
                 Ok(session.generic().execute_typed(sql, &typed).await?)
             }
         }
     }
 
-    async fn param_types(
+    /// Learns the parameter types of `sql` (pooler mode). Inside a transaction the statement is
+    /// described on the transaction's own server connection (waiting for another one could deadlock a
+    /// small pool); otherwise on the side connection, inside BEGIN/COMMIT.
+    async fn param_types<S: Session>(
         &self,
+        session: &S,
         cache: &TypeCache,
         sql: &str,
         declared: &[Type],
     ) -> Result<Arc<[Type]>> {
         if let Some(types) = cache.types.lock().expect("type cache").get(sql) {
             return Ok(types.clone());
+        }
+        if S::TRANSACTION {
+            // Dropping the statement sends its Close inside this transaction.
+            let types: Arc<[Type]> = session
+                .generic()
+                .prepare_typed(sql, declared)
+                .await?
+                .params()
+                .into();
+            cache
+                .types
+                .lock()
+                .expect("type cache")
+                .insert(sql.to_string(), types.clone());
+            return Ok(types);
         }
         let mut describer = cache.describer.lock().await;
         if describer

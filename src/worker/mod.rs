@@ -423,6 +423,8 @@ impl Worker {
         let inner = &self.inner;
         let db = &inner.db;
         let client = db.client().await?;
+        db.prepare_ahead(&client, &[sql::CLAIM_LOCK, sql::CLAIM])
+            .await?;
         let queues = &inner.config.queues;
         let limit = limit as i64;
         let worker = &*inner.id;

@@ -181,3 +181,64 @@ async fn migrate_reports_and_bad_setups_fail_clearly() {
     assert_eq!(scalar(&t, "select count(*) from pgtide.workers").await, 0);
     let _ = std::fs::remove_file(&config);
 }
+
+#[tokio::test]
+async fn config_files_with_unknown_keys_missing_fields_or_bad_durations_fail_at_startup() {
+    let t = test_db().await;
+    // (file text, the key the error must name, the reason it must give)
+    let cases = [
+        ("[worker]\nconcurency = 4\n", "concurency", "unknown field"),
+        (
+            "[maintenance]\nretention = \"2 fortnights\"\n",
+            "retention",
+            "expected a duration",
+        ),
+        (
+            "[worker]\npoll_interval = \"0s\"\n",
+            "worker.poll_interval",
+            "expected a duration > 0",
+        ),
+        (
+            "[handlers.report]\nkind = \"sql\"\n",
+            "statement",
+            "missing field",
+        ),
+        (
+            "[handlers.report]\nkind = \"shell\"\ncommand = []\n",
+            "handlers.report.command",
+            "with a program",
+        ),
+        (
+            "[handlers.report]\nkind = \"smtp\"\n",
+            "smtp",
+            "unknown variant",
+        ),
+        (
+            "[handlers.report]\nkind = \"shell\"\ncommand = [\"x\"]\nshell = true\n",
+            "shell",
+            "unknown field",
+        ),
+    ];
+    for (i, (text, key, reason)) in cases.iter().enumerate() {
+        let config = write_config(&format!("case{i}"), text);
+        let out = Command::new(BIN)
+            .args(["worker", "--database-url", &t.url, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {i} started: {text}");
+        for needle in [config.to_str().unwrap(), key, reason] {
+            assert!(
+                stderr.contains(needle),
+                "case {i}: {needle:?} missing from: {stderr}"
+            );
+        }
+        let _ = std::fs::remove_file(&config);
+    }
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.workers").await,
+        0,
+        "a worker started"
+    );
+}

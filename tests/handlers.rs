@@ -388,3 +388,48 @@ async fn sql_handler_commits_with_the_completion_or_not_at_all() {
         slow.error
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_payload_is_data_never_a_command() {
+    let t = test_db().await;
+    let pwned = std::path::Path::new("/tmp/pwned");
+    let _ = std::fs::remove_file(pwned);
+    let hostile = [
+        json!("$(touch /tmp/pwned)"),
+        json!("`touch /tmp/pwned`"),
+        json!({"file": "x; touch /tmp/pwned", "arg": "$(touch /tmp/pwned)"}),
+        json!([
+            "|| touch /tmp/pwned",
+            "&& touch /tmp/pwned",
+            "\n touch /tmp/pwned"
+        ]),
+    ];
+    for (i, payload) in hostile.iter().enumerate() {
+        pgtide::enqueue(
+            &t,
+            &NewJob::new("echo_stdin")
+                .payload(payload.clone())
+                .idempotency_key(format!("h-{i}")),
+        )
+        .await
+        .unwrap();
+    }
+    // The program gets the payload on stdin and in PGTIDE_PAYLOAD, and prints stdin back.
+    let worker = RunningWorker::start(
+        &t,
+        common::registry(vec![("echo_stdin", shell(&["cat"]))]),
+        config(),
+    );
+    wait_finished(&t, hostile.len() as i64).await;
+    worker.stop().await;
+    for (i, payload) in hostile.iter().enumerate() {
+        let f = finished(&t, &format!("h-{i}")).await;
+        assert_eq!(f.status, "succeeded", "{:?}", f.error);
+        assert_eq!(
+            f.result.as_ref(),
+            Some(payload),
+            "the payload came back as data"
+        );
+    }
+    assert!(!pwned.exists(), "a payload was executed: /tmp/pwned exists");
+}

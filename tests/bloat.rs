@@ -12,7 +12,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use pgtide::{
-    embedded::{EmbeddedOptions, EmbeddedPostgres},
     maintenance::{Maintenance, MaintenanceConfig},
     Database, WorkerConfig,
 };
@@ -20,13 +19,7 @@ use pgtide::{
 const ROUNDS: usize = 10;
 const PER_ROUND: i64 = 20_000;
 
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
+use common::connect;
 
 async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
@@ -34,25 +27,12 @@ async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_thousand_jobs_and_an_idle_transaction_leave_the_table_bounded() {
-    let dir = std::env::temp_dir().join(format!("pgtide-bloat-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let options = EmbeddedOptions {
-        settings: vec![
-            ("fsync".into(), "off".into()),
-            ("synchronous_commit".into(), "off".into()),
-            ("autovacuum_naptime".into(), "1s".into()),
-        ],
-    };
-    let cluster = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || EmbeddedPostgres::start(&dir, &options)
-    })
-    .await
-    .unwrap()
-    .expect("starting a private cluster");
-    let url = cluster.url("postgres");
+    let (cluster, url, dir) = common::private_cluster(
+        "bloat",
+        &[("synchronous_commit", "off"), ("autovacuum_naptime", "1s")],
+    )
+    .await;
     let db = Database::connect(&url, 24).unwrap();
-    pgtide::migrate(&db).await.unwrap();
 
     let worker = common::RunningWorker::start(
         &db,

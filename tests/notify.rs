@@ -177,18 +177,9 @@ async fn pickup_secs(t: &common::TestDb, id: i64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_open_listener_is_replaced_and_the_worker_polls_meanwhile() {
     let t = test_db().await;
-    let target = t
-        .url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_string();
-    let proxy = HalfOpenProxy::start(target).await;
-    let proxied_url = t.url.replace(
-        t.url.split('@').nth(1).unwrap().split('/').next().unwrap(),
-        &proxy.addr.to_string(),
-    );
+    let target = common::server_addr(&t.url);
+    let proxy = HalfOpenProxy::start(target.clone()).await;
+    let proxied_url = t.url.replace(&target, &proxy.addr.to_string());
     let db = pgtide::Database::connect(&proxied_url, 8).unwrap();
     let poll = Duration::from_secs(2);
     let worker = RunningWorker::start(

@@ -15,8 +15,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pgtide::embedded::{EmbeddedOptions, EmbeddedPostgres};
-
 const JOBS: i64 = 2000;
 
 async fn connect(url: &str) -> Option<tokio_postgres::Client> {
@@ -51,25 +49,7 @@ impl Drop for Proc {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_immediate_restarts_lose_no_job_and_miss_no_cron_slot() {
-    let dir = std::env::temp_dir().join(format!("pgtide-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let options = EmbeddedOptions {
-        settings: vec![
-            ("fsync".into(), "off".into()),
-            ("max_connections".into(), "100".into()),
-        ],
-    };
-    let cluster = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || EmbeddedPostgres::start(&dir, &options)
-    })
-    .await
-    .unwrap()
-    .expect("starting a private cluster");
-    let url = cluster.url("postgres");
-    let db = pgtide::Database::connect(&url, 2).unwrap();
-    pgtide::migrate(&db).await.unwrap();
-    db.pool().close();
+    let (cluster, url, dir) = common::private_cluster("restart", &[]).await;
     let setup = connect(&url).await.unwrap();
     setup
         .batch_execute(&format!(

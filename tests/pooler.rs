@@ -108,13 +108,7 @@ async fn start_pgbouncer(server: &str) -> Bouncer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transaction_mode() {
     let t = test_db().await;
-    let server = t
-        .url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_string();
+    let server = common::server_addr(&t.url);
     let bouncer = start_pgbouncer(&server).await;
     let url = t
         .url

@@ -28,13 +28,7 @@ async fn attempt(client: &tokio_postgres::Client, sql: &str) -> Option<(SqlState
     }
 }
 
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
+use common::connect;
 
 fn denied(result: Option<(SqlState, String)>, what: &str) {
     match result {

@@ -441,3 +441,49 @@ pub async fn signal_and_wait(
         .unwrap()
         .unwrap()
 }
+
+/// The `host:port` of a `postgres://user@host:port/db` URL (to put a proxy or a pooler in front).
+pub fn server_addr(url: &str) -> String {
+    url.split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a postgres://user@host:port/db URL")
+        .to_string()
+}
+
+/// A plain connection outside any pool, driven in the background.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// A throwaway cluster of the test's own in the temp directory, for tests that restart the server or
+/// need server settings of their own (the shared cluster must not be disturbed). Migrated, with
+/// `settings` on top of fsync off. Returns the cluster, its `postgres` database URL and its directory.
+pub async fn private_cluster(
+    name: &str,
+    settings: &[(&str, &str)],
+) -> (EmbeddedPostgres, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("pgtide-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = EmbeddedOptions {
+        settings: [("fsync", "off")]
+            .iter()
+            .chain(settings)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let cluster = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || EmbeddedPostgres::start(&dir, &options)
+    })
+    .await
+    .unwrap()
+    .expect("starting a private cluster");
+    let url = cluster.url("postgres");
+    let db = Database::connect(&url, 2).unwrap();
+    pgtide::migrate(&db).await.unwrap();
+    db.pool().close();
+    (cluster, url, dir)
+}

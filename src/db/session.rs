@@ -200,21 +200,33 @@ impl Database {
         if let Some(types) = cache.types.lock().expect("type cache").get(sql) {
             return Ok(types.clone());
         }
-        if S::TRANSACTION {
+        let types: Arc<[Type]> = if S::TRANSACTION {
             // Dropping the statement sends its Close inside this transaction.
-            let types: Arc<[Type]> = session
+            session
                 .generic()
                 .prepare_typed(sql, declared)
                 .await?
                 .params()
-                .into();
-            cache
-                .types
-                .lock()
-                .expect("type cache")
-                .insert(sql.to_string(), types.clone());
-            return Ok(types);
-        }
+                .into()
+        } else {
+            self.describe_aside(cache, sql, declared).await?
+        };
+        cache
+            .types
+            .lock()
+            .expect("type cache")
+            .insert(sql.to_string(), types.clone());
+        Ok(types)
+    }
+
+    /// Describes `sql` on the side connection, inside BEGIN/COMMIT so that the describe and the Close
+    /// its drop sends reach the same server connection behind the pooler.
+    async fn describe_aside(
+        &self,
+        cache: &TypeCache,
+        sql: &str,
+        declared: &[Type],
+    ) -> Result<Arc<[Type]>> {
         let mut describer = cache.describer.lock().await;
         if describer
             .as_ref()
@@ -224,10 +236,8 @@ impl Database {
             *describer = Some(client);
         }
         let client = describer.as_ref().expect("opened above");
-        // BEGIN pins one server connection for the describe and the Close its drop sends.
         client.batch_execute(crate::sql::TX_BEGIN).await?;
-        let described = client.prepare_typed(sql, declared).await;
-        let types: Arc<[Type]> = match described {
+        let types: Arc<[Type]> = match client.prepare_typed(sql, declared).await {
             Ok(statement) => statement.params().into(),
             Err(e) => {
                 let _ = client.batch_execute("rollback").await;
@@ -235,11 +245,6 @@ impl Database {
             }
         };
         client.batch_execute(crate::sql::TX_COMMIT).await?;
-        cache
-            .types
-            .lock()
-            .expect("type cache")
-            .insert(sql.to_string(), types.clone());
         Ok(types)
     }
 }

@@ -58,6 +58,10 @@ pub enum Error {
     /// The embedded Postgres cluster could not be set up or started.
     #[error(transparent)]
     Embedded(#[from] EmbeddedError),
+    /// A run of the command line did not complete: a child process failed, a file could not be
+    /// written, or a check of `pgtide bench` found a job that did not end as it must.
+    #[error("{0}")]
+    Run(String),
 }
 
 impl Error {

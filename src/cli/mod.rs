@@ -2,6 +2,7 @@
 //! SQL functions psql users call).
 
 mod admin;
+mod bench;
 mod demo;
 mod serve;
 mod table;
@@ -63,6 +64,12 @@ enum Command {
     Stats(admin::StatsArgs),
     /// Show pgtide at work: demo jobs that succeed, retry, die, and wait, with a live view.
     Demo,
+    /// Measure throughput, pickup latency, backlog, cron fire lag and the server-side limit, in a
+    /// scratch database on the embedded cluster or the server of --database-url.
+    Bench(bench::Settings),
+    /// The worker process `pgtide bench` measures (internal).
+    #[command(hide = true)]
+    BenchWorker(bench::BenchWorkerArgs),
 }
 
 /// Flags shared by `worker` and `run`; each overrides the config file.
@@ -96,6 +103,7 @@ impl Cli {
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Demo => "error",
+            Command::Bench(_) => "warn",
             _ => "info",
         }
     }
@@ -156,6 +164,14 @@ impl Cli {
             Command::Demo => {
                 with_database(url, |db_url| async move { demo::run(&db_url).await }).await
             }
+            Command::Bench(settings) => {
+                with_database(
+                    url,
+                    |db_url| async move { bench::run(&db_url, settings).await },
+                )
+                .await
+            }
+            Command::BenchWorker(args) => bench::serve_worker(&require_url(url)?, args).await,
         }
     }
 }

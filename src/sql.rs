@@ -19,6 +19,10 @@ queries! {
     TX_BEGIN = "tx_begin.sql";
     /// Commits a transaction (a transaction aborted by an error is rolled back instead).
     TX_COMMIT = "tx_commit.sql";
+    /// Opens a claim's transaction: asynchronous commit, generic plans (see the file for why).
+    CLAIM_BEGIN = "claim_begin.sql";
+    /// Opens a completion flush's transaction: generic plans, synchronous commit.
+    COMPLETE_BEGIN = "complete_begin.sql";
     /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds.
     CLAIM = "claim.sql";
     /// Marks a batch of running rows succeeded, fenced on (id, attempt, status, worker).

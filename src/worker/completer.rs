@@ -109,8 +109,11 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
     }
     let db = &inner.db;
     let client = db.client().await?;
+    db.prepare_ahead(&client, &[sql::COMPLETE_SUCCEEDED, sql::COMPLETE_FAILED])
+        .await?;
     let worker: &str = &inner.id;
-    // Both statements go out on one connection without waiting for each other (pipelined).
+    // One transaction, one round trip: BEGIN, both statements and COMMIT go out on one connection
+    // without waiting for each other (pipelined), and both kinds of outcome commit together.
     let succeeded = async {
         if ok_ids.is_empty() {
             return Ok(Vec::new());
@@ -139,8 +142,15 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
         )
         .await
     };
-    let (succeeded, failed) = tokio::join!(succeeded, failed);
+    let (begin, succeeded, failed, commit) = tokio::join!(
+        client.batch_execute(sql::COMPLETE_BEGIN),
+        succeeded,
+        failed,
+        client.batch_execute(sql::TX_COMMIT),
+    );
+    begin?;
     let (succeeded, failed) = (succeeded?, failed?);
+    commit?;
 
     let mut recorded: HashMap<i64, &'static str> = succeeded
         .iter()

@@ -432,7 +432,7 @@ impl Worker {
         let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [queues, &limit, &worker, &lease_secs];
         let (begin, locked, claimed, commit) = tokio::join!(
-            client.batch_execute(sql::TX_BEGIN),
+            client.batch_execute(sql::CLAIM_BEGIN),
             db.query(&client, sql::CLAIM_LOCK, &lock_params),
             db.query(&client, sql::CLAIM, &claim_params),
             client.batch_execute(sql::TX_COMMIT),

@@ -85,6 +85,14 @@ pub struct WorkerSettings {
     /// Ping a quiet LISTEN connection after this long (default 15 s).
     #[serde(default, with = "humantime_serde")]
     pub listen_ping: Option<Duration>,
+    /// Most outcomes recorded by one flush statement (default 500).
+    pub completion_batch: Option<usize>,
+    /// Most outcomes finished but not yet recorded: what a crash can make run again, besides the
+    /// running jobs (default 1000).
+    pub completion_window: Option<usize>,
+    /// How long outcomes gather before a flush (default 1 ms, at most 1 s).
+    #[serde(default, with = "humantime_serde")]
+    pub completion_tick: Option<Duration>,
 }
 
 /// `[maintenance]`: the leader's background services.
@@ -218,11 +226,35 @@ impl Config {
                 ));
             }
         }
-        if w.concurrency == Some(0) {
+        for (key, value) in [
+            ("worker.concurrency", w.concurrency),
+            ("worker.completion_batch", w.completion_batch),
+            ("worker.completion_window", w.completion_window),
+        ] {
+            if value == Some(0) {
+                return Err((key.into(), "0: expected an integer >= 1".into()));
+            }
+        }
+        let (batch, window) = (
+            w.completion_batch.unwrap_or(500),
+            w.completion_window.unwrap_or(1000),
+        );
+        if window < batch {
             return Err((
-                "worker.concurrency".into(),
-                "0: expected an integer >= 1".into(),
+                "worker.completion_window".into(),
+                format!("{window}: expected an integer >= worker.completion_batch ({batch})"),
             ));
+        }
+        if let Some(tick) = w.completion_tick {
+            if tick > Duration::from_secs(1) {
+                return Err((
+                    "worker.completion_tick".into(),
+                    format!(
+                        "{}: expected a duration <= 1s",
+                        humantime::format_duration(tick)
+                    ),
+                ));
+            }
         }
         for (key, value) in [
             ("worker.lease", w.lease),

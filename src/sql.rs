@@ -13,22 +13,18 @@ macro_rules! queries {
 }
 
 queries! {
-    /// Locks the limited queues among `$1` so the claim that follows counts their running rows exactly.
-    CLAIM_LOCK = "claim_lock.sql";
     /// Opens a transaction (sent pipelined with the statements that follow it).
     TX_BEGIN = "tx_begin.sql";
     /// Commits a transaction (a transaction aborted by an error is rolled back instead).
     TX_COMMIT = "tx_commit.sql";
-    /// Opens a claim's transaction: asynchronous commit, generic plans (see the file for why).
-    CLAIM_BEGIN = "claim_begin.sql";
-    /// Opens a completion flush's transaction: generic plans, synchronous commit.
-    COMPLETE_BEGIN = "complete_begin.sql";
-    /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds.
+    /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds,
+    /// through `pgtide.claim` (one statement, asynchronous commit).
     CLAIM = "claim.sql";
-    /// Marks a batch of running rows succeeded, fenced on (id, attempt, status, worker).
+    /// Records a completion flush (successes and failures) through `pgtide.complete`.
+    COMPLETE = "complete.sql";
+    /// Marks running rows succeeded, fenced on (id, attempt, status, worker): the sql handler's
+    /// success, in the same transaction as its statement.
     COMPLETE_SUCCEEDED = "complete_succeeded.sql";
-    /// Records a batch of failed attempts through `pgtide.fail_attempts`, fenced on the worker.
-    COMPLETE_FAILED = "complete_failed.sql";
     /// Extends the leases of the rows this worker still holds; returns the ones it still holds.
     EXTEND_LEASES = "extend_leases.sql";
     /// Inserts or refreshes this worker's row in `pgtide.workers`.

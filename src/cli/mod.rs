@@ -4,7 +4,7 @@
 mod admin;
 mod bench;
 mod demo;
-mod serve;
+pub(crate) mod serve;
 mod table;
 mod when;
 
@@ -73,7 +73,7 @@ enum Command {
 }
 
 /// Flags shared by `worker` and `run`; each overrides the config file.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub(crate) struct WorkerArgs {
     /// Queues to claim from, comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -164,7 +164,8 @@ impl Cli {
             Command::Demo => {
                 with_database(url, |db_url| async move { demo::run(&db_url).await }).await
             }
-            Command::Bench(settings) => {
+            Command::Bench(mut settings) => {
+                settings.worker_config = self.config.clone();
                 with_database(
                     url,
                     |db_url| async move { bench::run(&db_url, settings).await },

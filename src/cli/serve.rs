@@ -60,6 +60,9 @@ pub(crate) fn worker_config(config: &Config, args: &WorkerArgs, no_listen: bool)
         poll_interval: file.poll_interval.unwrap_or(defaults.poll_interval),
         listen: !no_listen && file.listen.unwrap_or(defaults.listen),
         listen_ping: file.listen_ping.unwrap_or(defaults.listen_ping),
+        completion_batch: file.completion_batch.unwrap_or(defaults.completion_batch),
+        completion_window: file.completion_window.unwrap_or(defaults.completion_window),
+        completion_tick: file.completion_tick.unwrap_or(defaults.completion_tick),
         ..defaults
     }
 }

@@ -110,28 +110,6 @@ impl Database {
         }
     }
 
-    /// Prepares `statements` on `session` now: cached named statements on a direct connection, learned
-    /// parameter types in pooler mode. A pipeline calls it before it sends BEGIN, so that every
-    /// statement of the pipeline goes out on its first poll, in order, inside the transaction (a
-    /// statement still being prepared would be sent after the pipelined COMMIT).
-    pub(crate) async fn prepare_ahead<S: Session>(
-        &self,
-        session: &S,
-        statements: &[&str],
-    ) -> Result<()> {
-        for sql in statements {
-            match &self.pooler {
-                None => {
-                    session.prepare_cached(sql, &[]).await?;
-                }
-                Some(cache) => {
-                    self.param_types(session, cache, sql, &[]).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Runs `sql`, which must return exactly one row.
     pub(crate) async fn query_one<S: Session>(
         &self,

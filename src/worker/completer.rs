@@ -1,9 +1,16 @@
 //! Records outcomes in batches.
 //!
-//! The completer takes whatever outcomes have accumulated (up to `completion_batch`) and writes them
-//! with one statement per kind: successes through a fenced `UPDATE ... FROM unnest(...)`, failures
-//! through `pgtide.fail_attempts` (which inserts the retries in the same statement). While one flush is
-//! in flight the next batch builds up, so batches grow with load and an idle worker flushes at once.
+//! The completer gathers outcomes for up to `completion_tick` after the first one arrives (or until
+//! `completion_batch` of them are there) and writes them with one statement, `pgtide.complete`:
+//! successes through a fenced `UPDATE ... FROM unnest(...)`, failures through
+//! `pgtide.fail_attempts` (which inserts the retries and dead transitions), all in one transaction
+//! that commits synchronously. While one flush is in flight the next batch builds up, so batches grow
+//! with load.
+//!
+//! The window: an outcome takes a permit of the `completion_window` semaphore before it is handed
+//! over and gives it back only once its flush has committed. So at most `completion_window`
+//! finished jobs are unrecorded at any time; a crash loses at most those acknowledgements (their rows
+//! stay `running`, are rescued after the lease, and run again), never a job.
 //!
 //! Every completion is fenced on (id, attempt, status = running, worker): an outcome for a row that
 //! was rescued or cancelled meanwhile is refused, counted, and logged, never applied.
@@ -11,7 +18,7 @@
 use std::{collections::HashMap, sync::atomic::Ordering, sync::Arc, time::Duration};
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::Inner;
 use crate::{backoff::Backoff, sql, Result};
@@ -38,18 +45,31 @@ pub(super) struct Completion {
     /// Metric labels of the finished execution.
     pub(super) queue: String,
     pub(super) handler: String,
+    /// Its place in the completion window, given back once the outcome is recorded.
+    pub(super) _room: OwnedSemaphorePermit,
 }
 
 /// Runs until every sender is gone and the last batch is recorded.
 pub(super) async fn run(inner: Arc<Inner>, mut outcomes: mpsc::Receiver<Completion>) {
     let max = inner.config.completion_batch;
+    let tick = inner.config.completion_tick;
     let mut batch = Vec::with_capacity(max);
     while let Some(first) = outcomes.recv().await {
         batch.push(first);
-        while batch.len() < max {
-            match outcomes.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        let deadline = tokio::time::Instant::now() + tick;
+        loop {
+            while batch.len() < max {
+                match outcomes.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() >= max || tick.is_zero() {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, outcomes.recv()).await {
+                Ok(Some(next)) => batch.push(next),
+                Ok(None) | Err(_) => break,
             }
         }
         flush_until_recorded(&inner, &mut batch).await;
@@ -109,67 +129,45 @@ async fn flush(inner: &Inner, batch: &[Completion]) -> Result<()> {
     }
     let db = &inner.db;
     let client = db.client().await?;
-    db.prepare_ahead(&client, &[sql::COMPLETE_SUCCEEDED, sql::COMPLETE_FAILED])
-        .await?;
     let worker: &str = &inner.id;
-    // One transaction, one round trip: BEGIN, both statements and COMMIT go out on one connection
-    // without waiting for each other (pipelined), and both kinds of outcome commit together.
-    let succeeded = async {
-        if ok_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        db.query(
+    // One statement, one round trip, one commit for both kinds of outcome.
+    let rows = db
+        .query(
             &client,
-            sql::COMPLETE_SUCCEEDED,
-            &[&ok_ids, &ok_attempts, &ok_results, &worker],
-        )
-        .await
-    };
-    let failed = async {
-        if fail_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        db.query(
-            &client,
-            sql::COMPLETE_FAILED,
+            sql::COMPLETE,
             &[
+                &worker,
+                &ok_ids,
+                &ok_attempts,
+                &ok_results,
                 &fail_ids,
                 &fail_attempts,
                 &fail_errors,
                 &fail_permanent,
-                &worker,
             ],
         )
-        .await
-    };
-    let (begin, succeeded, failed, commit) = tokio::join!(
-        client.batch_execute(sql::COMPLETE_BEGIN),
-        succeeded,
-        failed,
-        client.batch_execute(sql::TX_COMMIT),
-    );
-    begin?;
-    let (succeeded, failed) = (succeeded?, failed?);
-    commit?;
-
-    let mut recorded: HashMap<i64, &'static str> = succeeded
-        .iter()
-        .map(|row| (row.get::<_, i64>("id"), "succeeded"))
-        .collect();
-    inner
-        .stats
-        .succeeded
-        .fetch_add(succeeded.len() as u64, Ordering::Relaxed);
-    inner
-        .stats
-        .failed
-        .fetch_add(failed.len() as u64, Ordering::Relaxed);
-    for row in &failed {
+        .await?;
+    let mut recorded: HashMap<i64, &'static str> = HashMap::with_capacity(rows.len());
+    for row in &rows {
         let id: i64 = row.get("id");
-        let status: String = row.get("status");
-        let retry_id: Option<i64> = row.get("retry_id");
-        tracing::debug!(execution = id, %status, ?retry_id, "attempt failed");
-        recorded.insert(id, if status == "dead" { "dead" } else { "failed" });
+        let status: &str = row.get("status");
+        let outcome = match status {
+            "succeeded" => {
+                inner.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                "succeeded"
+            }
+            other => {
+                inner.stats.failed.fetch_add(1, Ordering::Relaxed);
+                let retry_id: Option<i64> = row.get("retry_id");
+                tracing::debug!(execution = id, status = other, ?retry_id, "attempt failed");
+                if other == "dead" {
+                    "dead"
+                } else {
+                    "failed"
+                }
+            }
+        };
+        recorded.insert(id, outcome);
     }
     for c in batch {
         if matches!(c.outcome, Outcome::Succeeded(_) | Outcome::Failed { .. }) {

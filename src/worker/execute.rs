@@ -61,11 +61,21 @@ pub(super) async fn run(
             }
         }
     };
-    // The slot is free as soon as the handler is done; recording the outcome is the completer's job.
+    // The slot is free as soon as the handler is done and the outcome has room in the completion
+    // window; recording it is the completer's job. While the window is full the slot stays taken,
+    // so the worker stops claiming rather than piling up unrecorded outcomes.
+    let room = inner
+        .window
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the window semaphore is never closed");
     drop(permit);
+    let elapsed = started.elapsed();
+    inner.record_run_time(elapsed);
     metrics::histogram!(crate::metrics::RUN_DURATION,
         "queue" => job.queue.clone(), "handler" => job.handler.clone())
-    .record(started.elapsed().as_secs_f64());
+    .record(elapsed.as_secs_f64());
     if let Some(entry) = inner
         .in_flight
         .lock()
@@ -80,6 +90,7 @@ pub(super) async fn run(
         outcome,
         queue: job.queue.clone(),
         handler: job.handler.clone(),
+        _room: room,
     };
     if completions.send(completion).await.is_err() {
         tracing::error!(

@@ -64,8 +64,17 @@ pub struct WorkerConfig {
     /// Ping the LISTEN connection after this much quiet, so a half-open connection is replaced (and
     /// the worker polls meanwhile) within about twice this.
     pub listen_ping: Duration,
-    /// Most completions recorded per flush (the in-flight window after a crash).
+    /// Most outcomes recorded by one flush statement.
     pub completion_batch: usize,
+    /// Most outcomes finished but not yet recorded. A handler that finishes while the window is full
+    /// keeps its slot until there is room, so the worker stops claiming instead of piling up
+    /// outcomes. A crash can lose at most this many acknowledgements (their rows stay `running` and
+    /// are rescued after the lease, so those jobs run again), besides the `concurrency` jobs running.
+    pub completion_window: usize,
+    /// How long the completer lets outcomes gather before a flush (a batch that fills flushes at
+    /// once). Zero flushes as soon as the previous flush is done. A longer tick means fewer, bigger
+    /// flushes (less database work per job) and a later `finished_at`; it never delays a claim.
+    pub completion_tick: Duration,
     /// Identity in `executions.worker_id` and `pgtide.workers`; generated when `None`.
     pub id: Option<String>,
 }
@@ -81,6 +90,8 @@ impl Default for WorkerConfig {
             listen: true,
             listen_ping: Duration::from_secs(15),
             completion_batch: 500,
+            completion_window: 1000,
+            completion_tick: Duration::from_millis(1),
             id: None,
         }
     }
@@ -114,6 +125,20 @@ impl WorkerConfig {
                     self.poll_interval, self.completion_batch, self.listen_ping
                 ),
                 "positive values",
+            ));
+        }
+        if self.completion_window < self.completion_batch {
+            return Err(Error::invalid(
+                "completion_window",
+                self.completion_window,
+                format!("an integer >= completion_batch ({})", self.completion_batch),
+            ));
+        }
+        if self.completion_tick > Duration::from_secs(1) {
+            return Err(Error::invalid(
+                "completion_tick",
+                humantime::format_duration(self.completion_tick),
+                "a duration <= 1s",
             ));
         }
         Ok(())
@@ -171,6 +196,7 @@ impl WorkerBuilder {
     pub fn build(self) -> Result<Worker> {
         self.config.validate()?;
         let id = self.config.id.clone().unwrap_or_else(generate_worker_id);
+        let window = Arc::new(Semaphore::new(self.config.completion_window));
         Ok(Worker {
             inner: Arc::new(Inner {
                 db: self.db,
@@ -181,6 +207,9 @@ impl WorkerBuilder {
                 wake: Notify::new(),
                 listening: Arc::new(AtomicBool::new(false)),
                 stats: Stats::default(),
+                window,
+                // Until jobs have run, assume they are slow: claim at once.
+                run_micros: AtomicU64::new(u64::MAX / 2),
             }),
         })
     }
@@ -232,6 +261,25 @@ pub(crate) struct Inner {
     wake: Notify,
     listening: Arc<AtomicBool>,
     stats: Stats,
+    /// Room for finished outcomes not yet recorded (`completion_window` permits).
+    window: Arc<Semaphore>,
+    /// Moving average of recent handler run times, in microseconds (see `gather_free_slots`).
+    run_micros: AtomicU64,
+}
+
+impl Inner {
+    /// Records one handler run time in the moving average (weight 1/8).
+    pub(crate) fn record_run_time(&self, elapsed: Duration) {
+        let sample = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let old = self.run_micros.load(Ordering::Relaxed);
+        let new = old - old / 8 + sample / 8;
+        self.run_micros.store(new, Ordering::Relaxed);
+    }
+
+    /// The moving average of recent handler run times, in microseconds.
+    pub(crate) fn recent_run_micros(&self) -> u64 {
+        self.run_micros.load(Ordering::Relaxed)
+    }
 }
 
 impl Worker {
@@ -298,7 +346,8 @@ impl Worker {
             ))
         });
         let heartbeat = tokio::spawn(heartbeat::run(inner.clone(), background.clone()));
-        let (completions, outcomes) = mpsc::channel(inner.config.concurrency * 2 + 16);
+        // Every sender holds a window permit first, so the channel never holds more than the window.
+        let (completions, outcomes) = mpsc::channel(inner.config.completion_window);
         let completer = tokio::spawn(completer::run(inner.clone(), outcomes));
 
         let mut jobs = JoinSet::new();
@@ -360,12 +409,12 @@ impl Worker {
                 () = shutdown.cancelled() => return,
             };
             let mut permits = vec![first];
-            while let Ok(permit) = slots.clone().try_acquire_owned() {
-                permits.push(permit);
-            }
+            gather_free_slots(inner, &slots, &mut permits).await;
             let wanted = permits.len();
+            tracing::trace!(wanted, "claiming");
             match self.claim(wanted, lease_secs).await {
                 Ok(claimed) => {
+                    tracing::trace!(got = claimed.len(), "claimed");
                     backoff.reset();
                     let got = claimed.len();
                     for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
@@ -412,35 +461,26 @@ impl Worker {
         }
     }
 
-    /// Claims up to `limit` rows in one round trip: BEGIN, the limited-queue lock, the claim and COMMIT
-    /// are pipelined on one connection.
+    /// Claims up to `limit` rows in one statement (`pgtide.claim`): one round trip, one implicit
+    /// transaction, committed asynchronously.
     ///
     /// # Transactions and locks
-    /// Locks the `pgtide.queues` rows of this worker's limited queues until COMMIT, so claims of a
-    /// limited queue are serialized across workers (its cap holds), while unlimited queues are claimed
-    /// with SKIP LOCKED alone.
+    /// Locks the `pgtide.queues` rows of this worker's limited queues until its commit, so claims of
+    /// a limited queue are serialized across workers (its cap holds), while unlimited queues are
+    /// claimed with SKIP LOCKED alone.
     async fn claim(&self, limit: usize, lease_secs: f64) -> Result<Vec<Job>> {
         let inner = &self.inner;
         let db = &inner.db;
         let client = db.client().await?;
-        db.prepare_ahead(&client, &[sql::CLAIM_LOCK, sql::CLAIM])
-            .await?;
-        let queues = &inner.config.queues;
-        let limit = limit as i64;
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let worker = &*inner.id;
-        let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [queues];
-        let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [queues, &limit, &worker, &lease_secs];
-        let (begin, locked, claimed, commit) = tokio::join!(
-            client.batch_execute(sql::CLAIM_BEGIN),
-            db.query(&client, sql::CLAIM_LOCK, &lock_params),
-            db.query(&client, sql::CLAIM, &claim_params),
-            client.batch_execute(sql::TX_COMMIT),
-        );
-        begin?;
-        locked?;
-        let rows = claimed?;
-        commit?;
+        let rows = db
+            .query(
+                &client,
+                sql::CLAIM,
+                &[&inner.config.queues, &limit, &worker, &lease_secs],
+            )
+            .await?;
         inner
             .stats
             .claimed
@@ -504,6 +544,38 @@ impl Worker {
         }
     }
 }
+
+/// Adds every free slot to `permits`, and when jobs are short, waits briefly for the busy ones.
+///
+/// Each claim costs the server a fixed amount of work however many rows it takes, so bigger claims
+/// are cheaper per job. When the recent jobs ran for less than [`GATHER_WAIT`], the busy slots are
+/// about to come back (a burst of short jobs ends together): waiting up to that long for them lets
+/// one claim fill every slot instead of one claim per slot. Slow jobs never wait here: a slot freed
+/// by a long job is claimed for at once.
+async fn gather_free_slots(
+    inner: &Inner,
+    slots: &Arc<Semaphore>,
+    permits: &mut Vec<tokio::sync::OwnedSemaphorePermit>,
+) {
+    while let Ok(permit) = slots.clone().try_acquire_owned() {
+        permits.push(permit);
+    }
+    let wanted = inner.config.concurrency;
+    if permits.len() >= wanted || inner.recent_run_micros() >= GATHER_WAIT.as_micros() as u64 {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+    while permits.len() < wanted {
+        match tokio::time::timeout_at(deadline, slots.clone().acquire_owned()).await {
+            Ok(permit) => permits.push(permit.expect("the semaphore is never closed")),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The longest [`gather_free_slots`] waits for busy slots, and the run time under which jobs count
+/// as short.
+const GATHER_WAIT: Duration = Duration::from_millis(1);
 
 /// `host:pid:random`, unique across restarts so a restarted process never inherits the leases (and
 /// completions) of its predecessor.

@@ -12,7 +12,9 @@ use std::{
 };
 
 use clap::Args;
-use pgtide::{async_trait, Database, Handler, HandlerResult, Job, Worker, WorkerConfig};
+use pgtide::{
+    async_trait, config::Config, Database, Handler, HandlerResult, Job, Worker, WorkerConfig,
+};
 use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -58,11 +60,18 @@ pub(crate) fn epoch_micros() -> i64 {
 /// Body of `pgtide bench-worker`: a plain [`Worker`] with `noop` and the latency probe.
 pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> Result<(), pgtide::Error> {
     let db = Database::connect(url, args.concurrency + 4)?;
+    // The worker settings of `pgtide --config FILE bench` apply (to try a completion window, say);
+    // the queue and the concurrency are the bench's.
+    let config = match std::env::var_os("PGTIDE_CONFIG") {
+        Some(path) => Config::load(std::path::Path::new(&path))?,
+        None => Config::default(),
+    };
+    let no_flags = crate::cli::WorkerArgs::default();
     let worker = Worker::builder(db)
         .config(WorkerConfig {
             queues: vec![args.queue],
             concurrency: args.concurrency,
-            ..WorkerConfig::default()
+            ..crate::cli::serve::worker_config(&config, &no_flags, false)
         })
         .handler(LATENCY_PROBE, LatencyProbe)
         .build()?;
@@ -99,13 +108,19 @@ impl WorkerProcess {
         url: &str,
         queue: &str,
         concurrency: usize,
+        config: Option<&std::path::Path>,
     ) -> Result<Self, pgtide::Error> {
         let exe = std::env::current_exe().map_err(|e| {
             pgtide::Error::Run(format!(
                 "cannot find the pgtide binary to start a worker: {e}"
             ))
         })?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        match config {
+            Some(path) => command.env("PGTIDE_CONFIG", path),
+            None => command.env_remove("PGTIDE_CONFIG"),
+        };
+        let mut child = command
             .args(["bench-worker", "--queue", queue, "--concurrency"])
             .arg(concurrency.to_string())
             .env("DATABASE_URL", url)
@@ -113,7 +128,6 @@ impl WorkerProcess {
                 "RUST_LOG",
                 std::env::var("PGTIDE_BENCH_WORKER_LOG").unwrap_or("warn".into()),
             )
-            .env_remove("PGTIDE_CONFIG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -84,6 +84,9 @@ pub(crate) struct Settings {
     /// Keep the scratch database afterwards, to look at the rows.
     #[arg(long)]
     pub(crate) keep: bool,
+    /// The `--config` file, whose `[worker]` settings the measured worker uses.
+    #[arg(skip)]
+    pub(crate) worker_config: Option<PathBuf>,
 }
 
 impl Settings {

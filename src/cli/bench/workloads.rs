@@ -130,7 +130,6 @@ impl Bench<'_> {
     pub(crate) async fn limit(&self) -> Result<Limit, pgtide::Error> {
         let queue = "bench_limit";
         let ids = self.enqueue("limit", queue).await?.0;
-        self.settle().await?;
         self.progress
             .phase("limit", "server-side drain", ids.len() as u64);
         let client = self.db.client().await?;
@@ -167,7 +166,7 @@ impl Bench<'_> {
         let n = self.settings.latency_jobs;
         self.progress
             .phase("latency", "idle worker warming up", n as u64);
-        let mut worker = WorkerProcess::spawn(self.url, queue, 4).await?;
+        let mut worker = WorkerProcess::spawn(self.url, queue, 4, self.config()).await?;
         worker.go().await?;
         // Warm the enqueue connection too: the figure is pickup, not connection setup.
         drop(self.db.client().await?);
@@ -212,7 +211,7 @@ impl Bench<'_> {
         client
             .execute(FIRE_TASKS, &[&prefix, &(tasks as i32), &queue])
             .await?;
-        let mut worker = WorkerProcess::spawn(self.url, queue, 16).await?;
+        let mut worker = WorkerProcess::spawn(self.url, queue, 16, self.config()).await?;
         worker.go().await?;
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::new(self.db.clone(), SchedulerConfig::default());
@@ -287,8 +286,8 @@ impl Bench<'_> {
     async fn drain(&self, workload: &str, queue: &str) -> Result<Drain, pgtide::Error> {
         let (ids, enqueue_secs) = self.enqueue(workload, queue).await?;
         let n = ids.len();
-        let mut worker = WorkerProcess::spawn(self.url, queue, self.settings.concurrency).await?;
-        self.settle().await?;
+        let mut worker =
+            WorkerProcess::spawn(self.url, queue, self.settings.concurrency, self.config()).await?;
         self.progress.phase(workload, "drain", n as u64);
         let started = Instant::now();
         worker.go().await?;
@@ -307,13 +306,22 @@ impl Bench<'_> {
         })
     }
 
+    fn config(&self) -> Option<&std::path::Path> {
+        self.settings.worker_config.as_deref()
+    }
+
     /// Polls until no row of `queue` is queued or running.
     ///
     /// Counting costs the server CPU the drain would otherwise use, so the poll is sparse while much
     /// is left and dense near the end: the next poll comes after a quarter of the time the remaining
     /// rows should take at the rate seen so far, between 2 and 50 ms. The end is therefore seen at
     /// most 2 ms late.
-    async fn wait_drained(&self, workload: &str, queue: &str, n: usize) -> Result<(), pgtide::Error> {
+    async fn wait_drained(
+        &self,
+        workload: &str,
+        queue: &str,
+        n: usize,
+    ) -> Result<(), pgtide::Error> {
         let started = Instant::now();
         let mut last = u64::MAX;
         let mut moved = Instant::now();
@@ -366,9 +374,11 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Starts a timed section from the same state each time: the previous workload's WAL flushed
-    /// out of the way by a checkpoint (a checkpoint inside a timed section would make every page's
-    /// first change after it write a full-page image).
+    /// Starts each enqueue-and-drain from the same state: the previous workload's dirty pages
+    /// written out by a checkpoint, so no checkpoint starts in the middle of a timed section. It
+    /// comes before the enqueue, as in steady state: pages the enqueue fills are new since the
+    /// checkpoint, so the drain's changes to them need no full-page images. (A checkpoint between
+    /// enqueue and drain would make the drain's first change to every page write one.)
     async fn settle(&self) -> Result<(), pgtide::Error> {
         let client = self.db.client().await?;
         if let Err(e) = client.batch_execute("checkpoint").await {

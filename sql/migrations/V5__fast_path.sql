@@ -191,6 +191,34 @@ comment on function pgtide.notify_jobs() is
     'head has waited more than 50 ms already (its workers are busy and need no wake-up).';
 
 -- ---------------------------------------------------------------------------------------------------
+-- Generated idempotency keys are time-ordered (UUID version 7): 48 bits of Unix milliseconds, then the
+-- random bits of a version-4 UUID. A random key lands on a random leaf of the unique index, so a bulk
+-- enqueue touched (and logged) a different index page for nearly every row; time-ordered keys go to
+-- the right-hand edge of the index, like the primary key. Keys stay opaque, unique text.
+-- ---------------------------------------------------------------------------------------------------
+
+create function pgtide.uuid_v7() returns uuid language sql volatile parallel safe as $$
+    -- The version nibble is the high half of byte 6: 0100 (4) becomes 0111 (7) by setting bits 52
+    -- and 53 (set_bit counts from the low bit of byte 0).
+    select encode(
+               set_bit(set_bit(
+                   overlay(uuid_send(gen_random_uuid())
+                           placing substring(int8send(
+                               floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+                           from 1 for 6),
+                   52, 1), 53, 1),
+               'hex')::uuid
+$$;
+
+comment on function pgtide.uuid_v7() is
+    'A time-ordered UUID (version 7): the default idempotency key, so keys fill the unique index in order.';
+
+-- Every role may call it: it is the column default of an INSERT an enqueuer role may run.
+grant execute on function pgtide.uuid_v7() to public;
+
+alter table pgtide.executions alter column idempotency_key set default pgtide.uuid_v7()::text;
+
+-- ---------------------------------------------------------------------------------------------------
 -- The worker role recipe gains the two functions; roles that already have it get them now.
 -- ---------------------------------------------------------------------------------------------------
 

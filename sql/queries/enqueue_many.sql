@@ -1,9 +1,11 @@
--- Bulk enqueue: one statement for the whole batch. Rows are validated in Rust first (the same rules as
+-- Bulk enqueue: one statement for the whole batch. Generated keys are time-ordered (pgtide.uuid_v7). Rows are validated in Rust first (the same rules as
 -- pgtide.enqueue), and the table's CHECK constraints stand behind that. Keys are generated once per row
 -- in the materialized input; rows whose key already exists are not inserted and report the existing id
--- (NULL here only if a concurrent transaction inserted the key after this statement's snapshot).
+-- (NULL here only if a concurrent transaction inserted the key after this statement's snapshot). The
+-- existing row is looked up by key only for the rows not inserted, through the unique index: a join
+-- would be planned as a scan of the whole table.
 with input as materialized (
-    select i.*, coalesce(i.key, gen_random_uuid()::text) as idempotency_key
+    select i.*, coalesce(i.key, pgtide.uuid_v7()::text) as idempotency_key
       from unnest($1::text[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
                   $7::int[], $8::text[], $9::float8[], $10::float8[], $11::float8[])
            with ordinality
@@ -23,9 +25,10 @@ with input as materialized (
     on conflict (idempotency_key) do nothing
     returning id, idempotency_key
 )
-select coalesce(ins.id, existing.id) as id, i.idempotency_key
+select coalesce(ins.id,
+                (select e.id from pgtide.executions e where e.idempotency_key = i.idempotency_key))
+           as id,
+       i.idempotency_key
   from input i
   left join inserted ins on ins.idempotency_key = i.idempotency_key
-  left join pgtide.executions existing
-         on ins.id is null and existing.idempotency_key = i.idempotency_key
  order by i.ord

@@ -26,6 +26,8 @@ const FIRE_TASKS: &str = include_str!("../../../sql/bench/fire_tasks.sql");
 const FIRE_WINDOW: &str = include_str!("../../../sql/bench/fire_window.sql");
 const FIRE_STOP: &str = include_str!("../../../sql/bench/fire_stop.sql");
 const LIMIT_CALL: &str = include_str!("../../../sql/bench/limit_call.sql");
+const SETTLE: &str = include_str!("../../../sql/bench/settle.sql");
+const CHECKPOINT: &str = include_str!("../../../sql/bench/checkpoint.sql");
 const VACUUM: &str = include_str!("../../../sql/bench/vacuum.sql");
 const FIRE_LAG_STATS: &str = include_str!("../../../sql/bench/fire_lag_stats.sql");
 
@@ -374,14 +376,16 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Starts each enqueue-and-drain from the same state: the previous workload's dirty pages
-    /// written out by a checkpoint, so no checkpoint starts in the middle of a timed section. It
+    /// Starts each enqueue-and-drain from the same state: the previous workload's dead rows vacuumed
+    /// and its dirty pages written out, so neither autovacuum nor a checkpoint starts in the middle
+    /// of a timed section. It
     /// comes before the enqueue, as in steady state: pages the enqueue fills are new since the
     /// checkpoint, so the drain's changes to them need no full-page images. (A checkpoint between
     /// enqueue and drain would make the drain's first change to every page write one.)
     async fn settle(&self) -> Result<(), pgtide::Error> {
         let client = self.db.client().await?;
-        if let Err(e) = client.batch_execute("checkpoint").await {
+        client.batch_execute(SETTLE).await?;
+        if let Err(e) = client.batch_execute(CHECKPOINT).await {
             tracing::debug!(error = %e, "bench: checkpoint refused (needs pg_checkpoint); going on");
         }
         Ok(())

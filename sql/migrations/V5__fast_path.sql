@@ -7,6 +7,60 @@
 -- second those fixed costs were most of the work.
 -- ---------------------------------------------------------------------------------------------------
 
+-- The general claim: any number of queues, paused ones skipped, concurrency limits honoured. Locks the
+-- rows it returns (FOR UPDATE SKIP LOCKED) for the caller's transaction; pgtide.claim updates them.
+create function pgtide.claim_ids(queues text[], max_rows int) returns bigint[]
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+    ids bigint[];
+begin
+    -- Serialize claims on this caller's limited queues (in name order, so two workers never deadlock).
+    -- In READ COMMITTED every statement of a volatile function takes a new snapshot, so the claim
+    -- below counts every row another worker claimed and committed before this lock was granted:
+    -- concurrent claims cannot together overshoot a queue's concurrency_limit.
+    perform 1
+       from pgtide.queues q
+      where q.name = any (claim_ids.queues)
+        and q.concurrency_limit is not null
+        and not q.paused
+      order by q.name
+        for update;
+    -- Paused queues are skipped. One lateral probe per queue walks the partial claim index (queue,
+    -- priority, visible_at, id), so the cost depends only on how many rows are claimed, not on how
+    -- many scheduled or finished rows exist. SKIP LOCKED lets any number of workers claim at once.
+    with open_queues as (
+        select q.name,
+               case when s.concurrency_limit is null then claim_ids.max_rows::bigint
+                    else least(claim_ids.max_rows::bigint, s.concurrency_limit - (
+                            select count(*) from pgtide.executions r
+                             where r.status = 'running' and r.queue = q.name)) end as room
+          from unnest(claim_ids.queues) as q(name)
+          left join pgtide.queues s on s.name = q.name
+         where s.paused is not true
+    ), due as (
+        select c.id, c.priority, c.visible_at
+          from open_queues q
+         cross join lateral (
+                select e.id, e.priority, e.visible_at
+                  from pgtide.executions e
+                 where e.status = 'queued'
+                   and e.queue = q.name
+                 order by e.priority, e.visible_at, e.id
+                 limit greatest(q.room, 0)
+                   for update skip locked
+               ) c
+         order by c.priority, c.visible_at, c.id
+         limit claim_ids.max_rows
+    )
+    select array_agg(due.id) into ids from due;
+    return ids;
+end $$;
+
+comment on function pgtide.claim_ids(text[], int) is
+    'Internal (pgtide.claim''s general path): locks and returns the ids of up to max_rows due rows of '
+    'queues, skipping paused queues and honouring concurrency limits.';
+
 create function pgtide.claim(queues text[], max_rows int, worker text, lease_secs float8,
                              async_commit boolean default false)
 returns table (id bigint, handler text, queue text, payload jsonb, attempt int, max_attempts int,
@@ -24,77 +78,26 @@ begin
     end if;
     -- The same shape thousands of times a second: plan it once per connection.
     perform set_config('plan_cache_mode', 'force_generic_plan', true);
-    -- The common case: one queue with no settings row (never paused, no limit). One statement walks
-    -- the partial claim index from its head and updates what it found by primary key.
+    -- The common case: one queue with no settings row (never paused, no limit) walks the partial
+    -- claim index from its head, with no lock and no per-queue planning.
     if cardinality(claim.queues) = 1
        and not exists (select 1 from pgtide.queues s where s.name = claim.queues[1]) then
-        return query
-        with claimed as (
-            update pgtide.executions e
-               set status = 'running',
-                   worker_id = claim.worker,
-                   started_at = now(),
-                   lease_until = now() + make_interval(secs => claim.lease_secs)
-             where e.id = any (array(
-                       select d.id
-                         from pgtide.executions d
-                        where d.status = 'queued'
-                          and d.queue = claim.queues[1]
-                        order by d.priority, d.visible_at, d.id
-                        limit claim.max_rows
-                          for update skip locked))
-            returning e.id, e.handler, e.queue, e.payload, e.attempt, e.max_attempts,
-                      e.idempotency_key, e.task_id, extract(epoch from e.timeout)::float8,
-                      extract(epoch from e.started_at - e.visible_at)::float8
-        )
-        select * from claimed;
+        ids := array(
+            select d.id
+              from pgtide.executions d
+             where d.status = 'queued'
+               and d.queue = claim.queues[1]
+             order by d.priority, d.visible_at, d.id
+             limit claim.max_rows
+               for update skip locked);
+    else
+        ids := pgtide.claim_ids(claim.queues, claim.max_rows);
+    end if;
+    if coalesce(cardinality(ids), 0) = 0 then
         return;
     end if;
-    -- Serialize claims on this caller's limited queues (in name order, so two workers never deadlock).
-    -- In READ COMMITTED every statement of a volatile function takes a new snapshot, so the claim
-    -- below counts every row another worker claimed and committed before this lock was granted:
-    -- concurrent claims cannot together overshoot a queue's concurrency_limit.
-    perform 1
-       from pgtide.queues q
-      where q.name = any (claim.queues)
-        and q.concurrency_limit is not null
-        and not q.paused
-      order by q.name
-        for update;
-    -- Paused queues are skipped. One lateral probe per queue walks the partial claim index (queue,
-    -- priority, visible_at, id), so the cost depends only on how many rows are claimed, not on how
-    -- many scheduled or finished rows exist. SKIP LOCKED lets any number of workers claim at once.
-    -- The ids are collected first and then updated by primary key: with a generic plan the planner
-    -- cannot know how many rows the LIMIT lets through, and a join could be planned as a scan of the
-    -- whole table.
-    with open_queues as (
-        select q.name,
-               case when s.concurrency_limit is null then claim.max_rows::bigint
-                    else least(claim.max_rows::bigint, s.concurrency_limit - (
-                            select count(*) from pgtide.executions r
-                             where r.status = 'running' and r.queue = q.name)) end as room
-          from unnest(claim.queues) as q(name)
-          left join pgtide.queues s on s.name = q.name
-         where s.paused is not true
-    ), due as (
-        select c.id, c.priority, c.visible_at
-          from open_queues q
-         cross join lateral (
-                select e.id, e.priority, e.visible_at
-                  from pgtide.executions e
-                 where e.status = 'queued'
-                   and e.queue = q.name
-                 order by e.priority, e.visible_at, e.id
-                 limit greatest(q.room, 0)
-                   for update skip locked
-               ) c
-         order by c.priority, c.visible_at, c.id
-         limit claim.max_rows
-    )
-    select array_agg(due.id) into ids from due;
-    if ids is null then
-        return;
-    end if;
+    -- The ids are updated by primary key: with a generic plan the planner cannot know how many rows
+    -- the LIMIT lets through, and a join could be planned as a scan of the whole table.
     return query
     with claimed as (
         update pgtide.executions e
@@ -265,7 +268,7 @@ begin
             'pgtide.retry_key(text, int), pgtide.slot_key(bigint, timestamptz), '
             'pgtide.prune(interval, pgtide.execution_status[], int), pgtide.audit_surface(), '
             'pgtide.audit(text, text, text, jsonb, jsonb), pgtide.jsonb_diff(jsonb, jsonb), '
-            'pgtide.claim(text[], int, text, float8, boolean), '
+            'pgtide.claim(text[], int, text, float8, boolean), pgtide.claim_ids(text[], int), '
             'pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]) to %I',
             enqueue_fns, r);
         execute format('grant select, insert, update, delete on pgtide.executions, pgtide.leader, '

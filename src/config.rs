@@ -13,6 +13,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::alerts::{AlertConfig, AlertSettings};
+
 /// Errors in configuration, raised at startup before anything runs.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,6 +63,12 @@ pub struct Config {
     /// `[handlers.NAME]`.
     #[serde(default)]
     pub handlers: BTreeMap<String, HandlerConfig>,
+    /// `[alerts]`, as written.
+    #[serde(default)]
+    pub alerts: AlertSettings,
+    /// `[alerts]`, validated (with `${ENV}` resolved) when the file is loaded.
+    #[serde(skip)]
+    pub alert_config: AlertConfig,
 }
 
 /// `[worker]`: how a worker claims and runs jobs.
@@ -274,6 +282,7 @@ impl Config {
                 return Err((key.into(), "0s: expected a duration > 0".into()));
             }
         }
+        self.alert_config = self.alerts.validate(env)?;
         for (name, handler) in &mut self.handlers {
             if name.trim().is_empty() {
                 return Err(("handlers".into(), "a handler has an empty name".into()));
@@ -329,7 +338,10 @@ impl Config {
 }
 
 /// Replaces `${NAME}` with the variable's value; an unset variable or an unclosed `${` is an error.
-fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn interpolate(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod alerts;
 pub mod config;
 pub mod db;
 pub mod embedded;

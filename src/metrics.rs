@@ -34,6 +34,11 @@ pub const IS_LEADER: &str = "pgtide_is_leader";
 /// Gauge: workers with a heartbeat in the last minute, across the fleet.
 pub const WORKERS_LIVE: &str = "pgtide_workers_live";
 
+/// Gauge: 1 while an alert fires, by `rule` and `subject` (0 once it resolved).
+pub const ALERT_FIRING: &str = "pgtide_alert_firing";
+/// Counter: alert events recorded by this process (the leader), by `rule` and `state`.
+pub const ALERT_EVENTS: &str = "pgtide_alert_events_total";
+
 /// How stale the database gauges may get.
 pub const GAUGE_REFRESH: Duration = Duration::from_secs(5);
 
@@ -76,6 +81,8 @@ fn describe() {
     describe_gauge!(DEAD_LETTERS, "Dead letters not yet requeued.");
     describe_gauge!(IS_LEADER, "1 while this process is the maintenance leader.");
     describe_gauge!(WORKERS_LIVE, "Workers with a heartbeat in the last minute.");
+    describe_gauge!(ALERT_FIRING, "1 while the alert fires (pgtide.alerts).");
+    describe_counter!(ALERT_EVENTS, "Alert events recorded by this process.");
 }
 
 /// Refreshes the database gauges when they are older than [`GAUGE_REFRESH`].
@@ -89,6 +96,8 @@ struct GaugeState {
     refreshed: Option<Instant>,
     /// Queues reported before: one that vanished from the query is set to 0, not left stale.
     queues: HashSet<String>,
+    /// Alerts reported firing before, by (rule, subject): a resolved one is set to 0.
+    alerts: HashSet<(String, String)>,
 }
 
 impl Gauges {
@@ -129,9 +138,30 @@ impl Gauges {
         }
         state.queues.extend(seen);
         metrics::gauge!(WORKERS_LIVE).set(live as f64);
+        let firing: HashSet<(String, String)> = db
+            .query(&client, sql::ALERT_FIRING, &[])
+            .await?
+            .iter()
+            .map(|r| (r.get("rule"), r.get("subject")))
+            .collect();
+        for (rule, subject) in state.alerts.difference(&firing) {
+            metrics::gauge!(ALERT_FIRING, "rule" => rule.clone(), "subject" => subject.clone())
+                .set(0.0);
+        }
+        for (rule, subject) in &firing {
+            metrics::gauge!(ALERT_FIRING, "rule" => rule.clone(), "subject" => subject.clone())
+                .set(1.0);
+        }
+        state.alerts.extend(firing);
         state.refreshed = Some(Instant::now());
         Ok(())
     }
+}
+
+/// Counts an alert event recorded by this process.
+pub(crate) fn alert_event(rule: &str, state: &str) {
+    metrics::counter!(ALERT_EVENTS, "rule" => rule.to_string(), "state" => state.to_string())
+        .increment(1);
 }
 
 /// Records whether this process leads maintenance.

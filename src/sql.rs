@@ -127,4 +127,38 @@ queries! {
     WORKERS_LIVE = "workers_live.sql";
     /// One task's schedule columns, by name.
     TASK_SCHEDULE = "task_schedule.sql";
+    /// Alert rule `failure_rate`: failed share per queue or handler over a window.
+    ALERT_FAILURE_RATE = "alerts/failure_rate.sql";
+    /// Alert rule `oldest_due`: queues whose oldest due job waited too long.
+    ALERT_OLDEST_DUE = "alerts/oldest_due.sql";
+    /// Alert rule `dead_letters`: dead letters above a count or growing.
+    ALERT_DEAD_LETTERS = "alerts/dead_letters.sql";
+    /// Alert rule `overdue_running`: running past timeout plus grace.
+    ALERT_OVERDUE_RUNNING = "alerts/overdue_running.sql";
+    /// Alert rule `no_worker`: due jobs and no live worker for the queue.
+    ALERT_NO_WORKER = "alerts/no_worker.sql";
+    /// Alert rule `task_invalid`: invalid tasks.
+    ALERT_TASK_INVALID = "alerts/task_invalid.sql";
+    /// The (rule, subject) pairs firing now.
+    ALERT_FIRING = "alerts/firing.sql";
+    /// Records an alert event and its pending deliveries.
+    ALERT_RECORD = "alerts/record.sql";
+    /// Deliveries due now.
+    ALERT_PENDING = "alerts/pending.sql";
+    /// Marks a delivery sent.
+    ALERT_DELIVERED = "alerts/delivered.sql";
+    /// Records a failed delivery attempt.
+    ALERT_DELIVERY_FAILED = "alerts/delivery_failed.sql";
+    /// Admin API: what fires now (`pgtide.alerts`).
+    ADMIN_ALERTS = "admin/alerts.sql";
+    /// Admin API: the latest alert events with their deliveries.
+    ADMIN_ALERT_EVENTS = "admin/alert_events.sql";
+    /// Admin API: workers with their running counts.
+    ADMIN_WORKERS = "admin/workers.sql";
+    /// Admin API: the leader leases.
+    ADMIN_LEADERS = "admin/leaders.sql";
+    /// Admin API: the latest audit entries.
+    ADMIN_AUDIT = "admin/audit.sql";
+    /// Admin API: attempts finished per queue and minute.
+    ADMIN_QUEUE_MINUTES = "admin/queue_minutes.sql";
 }

@@ -7,6 +7,7 @@
 //! A surface opens its [`Database`] with [`Database::connect_as`] and its own `application_name`
 //! (`pgtide-cli`, `pgtide-http`), which the audit triggers record as the surface of each change.
 
+mod observe;
 mod types;
 
 use std::time::Duration;
@@ -15,7 +16,10 @@ use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
-pub use self::types::{Execution, JobDetail, Queue, Requeued, Task};
+pub use self::types::{
+    Alert, AlertEventRow, AuditEntry, Execution, JobDetail, LeaderInfo, Queue, QueueMinute,
+    Requeued, Task, WorkerInfo,
+};
 use crate::{
     model::{ExecutionStatus, RetryStrategy},
     sql, Database, Error, NewJob, Result,

@@ -150,3 +150,126 @@ pub struct Requeued {
     /// Its fresh attempt.
     pub id: i64,
 }
+
+/// An alert firing now (a row of `pgtide.alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The firing event.
+    pub id: i64,
+    /// The rule's name.
+    pub rule: String,
+    /// The rule's kind.
+    pub kind: String,
+    /// The queue, handler or task it holds for.
+    pub subject: String,
+    /// The value measured when it fired.
+    pub value: Option<f64>,
+    /// One line for people.
+    pub message: String,
+    /// When it started firing.
+    pub since: DateTime<Utc>,
+}
+
+/// One row of `pgtide.alert_events`, with its deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEventRow {
+    /// Identity.
+    pub id: i64,
+    /// The rule's name.
+    pub rule: String,
+    /// The rule's kind.
+    pub kind: String,
+    /// The subject.
+    pub subject: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    /// The value measured.
+    pub value: Option<f64>,
+    /// One line for people.
+    pub message: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// For a resolve, the firing it ends.
+    pub fired_id: Option<i64>,
+    /// Webhook deliveries: webhook, status, attempts, last_error, delivered_at.
+    #[serde(default)]
+    pub deliveries: Vec<Value>,
+}
+
+/// A worker process (a row of `pgtide.workers`) with its running count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Worker id.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: i32,
+    /// Queues it claims from.
+    pub queues: Vec<String>,
+    /// Slots.
+    pub concurrency: i32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat.
+    pub last_seen_at: DateTime<Utc>,
+    /// Rows it runs now.
+    pub running: i64,
+    /// Whether its heartbeat is under a minute old.
+    pub live: bool,
+    /// Seconds since the last heartbeat.
+    pub heartbeat_age_secs: f64,
+}
+
+/// A leader lease (a row of `pgtide.leader`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaderInfo {
+    /// The lease's name (`maintenance`).
+    pub name: String,
+    /// Who holds it.
+    pub holder: String,
+    /// Since when.
+    pub acquired_at: DateTime<Utc>,
+    /// Until when, unless renewed.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it is held now.
+    pub held: bool,
+}
+
+/// One row of `pgtide.audit_log`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Identity.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The database role.
+    pub actor: String,
+    /// sql, cli, http, console or runtime.
+    pub surface: String,
+    /// The client's application_name.
+    pub application_name: Option<String>,
+    /// What was done (`queue.pause`, `task.trigger`, ...).
+    pub action: String,
+    /// task, queue or execution.
+    pub object_type: String,
+    /// Its name or id.
+    pub object_id: String,
+    /// The changed values before.
+    pub old: Option<Value>,
+    /// The changed values after.
+    pub new: Option<Value>,
+}
+
+/// Attempts finished in one queue in one minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueMinute {
+    /// Queue.
+    pub queue: String,
+    /// The minute.
+    pub minute: DateTime<Utc>,
+    /// Succeeded attempts.
+    pub succeeded: i64,
+    /// Failed or dead attempts.
+    pub failed: i64,
+}

@@ -2,6 +2,7 @@
 //! SQL functions psql users call).
 
 mod admin;
+mod alerts;
 mod bench;
 mod demo;
 pub(crate) mod serve;
@@ -62,6 +63,8 @@ enum Command {
     Queue(admin::QueueCommand),
     /// Per-queue counts, once or refreshed in place with --watch.
     Stats(admin::StatsArgs),
+    /// Alerts firing now (and, with --history N, the latest firing and resolved events).
+    Alerts(alerts::AlertsArgs),
     /// Show pgtide at work: demo jobs that succeed, retry, die, and wait, with a live view.
     Demo,
     /// Measure throughput, pickup latency, backlog, cron fire lag and the server-side limit, in a
@@ -154,6 +157,9 @@ impl Cli {
             }
             Command::Stats(args) => {
                 admin::stats(&admin::connect(&require_url(url)?, no_listen)?, args).await
+            }
+            Command::Alerts(args) => {
+                alerts::run(&admin::connect(&require_url(url)?, no_listen)?, args).await
             }
             Command::Run(args) => {
                 with_database(url, |db_url| async move {

@@ -76,6 +76,7 @@ pub(crate) fn maintenance_config(config: &Config) -> MaintenanceConfig {
         leader_ttl: file.leader_ttl.unwrap_or(defaults.leader_ttl),
         rescue_interval: file.rescue_interval.unwrap_or(defaults.rescue_interval),
         prune_interval: file.prune_interval.unwrap_or(defaults.prune_interval),
+        alerts: config.alert_config.clone(),
         ..defaults
     }
 }

@@ -18,7 +18,10 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 pub use self::leader::Leader;
-use crate::{sql, Database, Error, Result};
+use crate::{
+    alerts::{AlertConfig, Alerter},
+    sql, Database, Error, Result,
+};
 
 /// Opens one batch's transaction: fenced by `leader`'s lease when given, plain otherwise.
 async fn begin<'c>(
@@ -49,6 +52,8 @@ pub struct MaintenanceConfig {
     pub dead_retention: Duration,
     /// Rows per statement for every service.
     pub batch_size: usize,
+    /// Alert rules and webhooks; with no rules and no webhooks the leader evaluates nothing.
+    pub alerts: AlertConfig,
 }
 
 impl Default for MaintenanceConfig {
@@ -61,6 +66,7 @@ impl Default for MaintenanceConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             dead_retention: Duration::from_secs(30 * 24 * 3600),
             batch_size: 1000,
+            alerts: AlertConfig::default(),
         }
     }
 }
@@ -300,12 +306,16 @@ pub struct Maintenance {
     promoter: Promoter,
     rescuer: Rescuer,
     pruner: Pruner,
+    alerter: Option<Alerter>,
     config: MaintenanceConfig,
 }
 
 impl Maintenance {
     /// Maintenance on `db`; `holder` identifies this process in `pgtide.leader`.
     pub fn new(db: Database, holder: impl Into<String>, config: MaintenanceConfig) -> Self {
+        let alerts = &config.alerts;
+        let alerter = (!alerts.rules.is_empty() || !alerts.webhooks.is_empty())
+            .then(|| Alerter::new(db.clone(), alerts.clone()));
         Self {
             leader: Leader::new(db.clone(), "maintenance", holder, config.leader_ttl),
             promoter: Promoter::new(db.clone(), config.batch_size),
@@ -316,6 +326,7 @@ impl Maintenance {
                 config.dead_retention,
                 config.batch_size,
             ),
+            alerter,
             config,
         }
     }
@@ -334,6 +345,7 @@ impl Maintenance {
         let mut next_promote = Instant::now();
         let mut next_rescue = Instant::now();
         let mut next_prune = Instant::now();
+        let mut next_alerts = Instant::now();
         loop {
             let now = Instant::now();
             if now >= next_renew {
@@ -385,12 +397,25 @@ impl Maintenance {
                         Err(e) => leading = self.pass_failed("pruner", &e),
                     }
                 }
+                if let Some(alerter) = self.alerter.as_ref().filter(|_| leading) {
+                    if now >= next_alerts {
+                        next_alerts = now + self.config.alerts.interval;
+                        if let Err(e) = alerter.run_once_as(&self.leader).await {
+                            leading = self.pass_failed("alerts", &e);
+                        }
+                    }
+                }
             }
             let wake = if leading {
                 next_renew
                     .min(next_promote)
                     .min(next_rescue)
                     .min(next_prune)
+                    .min(if self.alerter.is_some() {
+                        next_alerts
+                    } else {
+                        next_renew
+                    })
             } else {
                 next_renew
             };

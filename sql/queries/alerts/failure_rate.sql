@@ -3,7 +3,7 @@
 -- holds when at least $4 attempts finished and more than $5 percent of them failed or died.
 -- Reads the finished-rows index over the window only.
 select case when $6::boolean then e.handler else e.queue end as subject,
-       100.0 * count(*) filter (where e.status in ('failed', 'dead')) / count(*) as value,
+       (100.0 * count(*) filter (where e.status in ('failed', 'dead')) / count(*))::float8 as value,
        format('%s%% of %s attempts failed in the last %s (threshold %s%%)',
               round(100.0 * count(*) filter (where e.status in ('failed', 'dead')) / count(*), 1),
               count(*), make_interval(secs => $1::float8), $5::float8) as message

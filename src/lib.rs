@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod embedded;
 pub mod enqueue;

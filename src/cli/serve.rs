@@ -132,7 +132,8 @@ pub(crate) async fn run(
                 database(url, 4, Some("pgtide-http"), no_listen)?,
                 args.api_token.clone(),
                 Some(worker.clone()),
-            );
+            )
+            .with_console(database(url, 4, Some("pgtide-console"), no_listen)?);
             let token = shutdown.clone();
             Some(tokio::spawn(async move {
                 if let Err(e) = pgtide::http::serve(listener, state, token).await {

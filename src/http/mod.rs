@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 pub use self::error::ApiError;
-use crate::{admin::Admin, metrics::Gauges, Database, Error, Result, Worker};
+use crate::{admin::Admin, console::Console, metrics::Gauges, Database, Error, Result, Worker};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -63,6 +63,7 @@ pub struct ApiState {
     token: Option<Arc<str>>,
     worker: Option<Worker>,
     gauges: Arc<Gauges>,
+    console: Option<Console>,
 }
 
 impl ApiState {
@@ -77,7 +78,21 @@ impl ApiState {
             token: token.filter(|t| !t.is_empty()).map(Arc::from),
             worker,
             gauges: Arc::default(),
+            console: None,
         }
+    }
+
+    /// Serves the web console at `/` too, on `db` (open it with `application_name =
+    /// pgtide-console`, so its actions are audited with the surface `console`), behind the same
+    /// token as the API.
+    pub fn with_console(mut self, db: Database) -> Self {
+        self.console = Some(Console::new(db, self.token.as_deref()));
+        self
+    }
+
+    /// The console, when this server has one.
+    pub(crate) fn console(&self) -> Option<&Console> {
+        self.console.as_ref()
     }
 }
 
@@ -91,10 +106,13 @@ pub fn router(state: ApiState) -> Router {
         state.clone(),
         require_token,
     ));
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", handler("/healthz"))
-        .merge(api)
-        .fallback(routes::not_found)
+        .merge(api);
+    if state.console.is_some() {
+        app = app.merge(crate::console::routes());
+    }
+    app.fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -13,6 +13,7 @@
 //! A task whose cron or time zone does not parse becomes `invalid` with the reason in `last_error`;
 //! it never stops the other tasks.
 
+pub mod describe;
 pub mod misfire;
 pub mod schedule;
 

@@ -1,0 +1,287 @@
+//! Login, logout and the console's actions. Each action checks the CSRF token first, then calls one
+//! [`crate::admin::Admin`] method (so one SQL function, audited with the surface `console`), and
+//! answers 303 back to the page it came from with the outcome in a banner.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{rejection::FormRejection, Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    Form,
+};
+use maud::{html, DOCTYPE};
+use serde::Deserialize;
+
+use super::{auth, layout, Ctx};
+use crate::http::ApiState;
+
+/// Fields of an action's form.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ActionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    /// The page to come back to.
+    #[serde(default)]
+    back: Option<String>,
+    /// Retry-all: the handler.
+    #[serde(default)]
+    handler: Option<String>,
+}
+
+/// `path` if it is a path on this site, else `/` (never an open redirect).
+fn local(path: Option<&str>) -> String {
+    match path {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
+        _ => "/".into(),
+    }
+}
+
+/// 303 to `back` with `key=message` added to its query (and an older outcome dropped).
+fn back_with(back: &str, key: &str, message: &str) -> Response {
+    let (path, query) = back.split_once('?').unwrap_or((back, ""));
+    let mut params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    params.retain(|(k, _)| k != "flash" && k != "error");
+    params.push((key.into(), message.into()));
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    Redirect::to(&format!("{path}?{query}")).into_response()
+}
+
+/// Checks the CSRF token, runs `action`, and answers with its outcome.
+async fn act<F>(ctx: &Ctx, form: Result<Form<ActionForm>, FormRejection>, action: F) -> Response
+where
+    F: AsyncFnOnce(&ActionForm) -> crate::Result<String>,
+{
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return layout::message_page(400, "Bad form", &e.body_text()),
+    };
+    if !ctx.keys.csrf_matches(&ctx.session, form.csrf.as_deref()) {
+        return layout::message_page(
+            403,
+            "Forbidden",
+            "missing or invalid CSRF token: reload the page and try again",
+        );
+    }
+    let back = local(form.back.as_deref());
+    match action(&form).await {
+        Ok(done) => back_with(&back, "flash", &done),
+        Err(e) => {
+            let api = crate::http::ApiError::from(e);
+            back_with(&back, "error", api.message())
+        }
+    }
+}
+
+fn id(text: &str) -> crate::Result<i64> {
+    text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        crate::Error::invalid("id", format!("{text:?}"), "a positive integer execution id")
+    })
+}
+
+pub(super) async fn pause_queue(
+    ctx: Ctx,
+    Path(queue): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        ctx.admin.pause_queue(&queue).await?;
+        Ok(format!("Paused queue {queue}."))
+    })
+    .await
+}
+
+pub(super) async fn resume_queue(
+    ctx: Ctx,
+    Path(queue): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        ctx.admin.resume_queue(&queue).await?;
+        Ok(format!("Resumed queue {queue}."))
+    })
+    .await
+}
+
+pub(super) async fn pause_task(
+    ctx: Ctx,
+    Path(name): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        ctx.admin.pause_task(&name).await?;
+        Ok(format!("Paused task {name}."))
+    })
+    .await
+}
+
+pub(super) async fn resume_task(
+    ctx: Ctx,
+    Path(name): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        ctx.admin.resume_task(&name).await?;
+        Ok(format!("Resumed task {name}."))
+    })
+    .await
+}
+
+pub(super) async fn trigger_task(
+    ctx: Ctx,
+    Path(name): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        let id = ctx.admin.trigger_task(&name, None).await?;
+        Ok(format!("Triggered task {name}: execution {id}."))
+    })
+    .await
+}
+
+pub(super) async fn retry(
+    ctx: Ctx,
+    Path(text): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        let dead = id(&text)?;
+        let new_id = ctx.admin.retry_dead(dead).await?;
+        Ok(format!("Requeued dead execution {dead} as {new_id}."))
+    })
+    .await
+}
+
+pub(super) async fn cancel(
+    ctx: Ctx,
+    Path(text): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |_| {
+        let target = id(&text)?;
+        let previous = ctx.admin.cancel(target).await?;
+        Ok(format!(
+            "Cancelled execution {target} (it was {}).",
+            previous.as_str()
+        ))
+    })
+    .await
+}
+
+pub(super) async fn retry_all(ctx: Ctx, form: Result<Form<ActionForm>, FormRejection>) -> Response {
+    act(&ctx, form, async |form| {
+        let handler = form
+            .handler
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "handler",
+                    "\"\"",
+                    "the handler whose dead letters to requeue",
+                )
+            })?;
+        let requeued = ctx.admin.retry_dead_all(Some(handler)).await?;
+        Ok(format!(
+            "Requeued {} dead letter(s) of {handler}.",
+            requeued.len()
+        ))
+    })
+    .await
+}
+
+/// `?next=` of the login page.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Next {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn login_page(status: StatusCode, next: &str, error: Option<&str>) -> Response {
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "pgtide · log in" }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body.narrow {
+                main.login {
+                    h1 { "pgtide" }
+                    p { "Log in with the API token (" code { "PGTIDE_API_TOKEN" } ")." }
+                    @if let Some(error) = error { div.banner.error role="alert" { (error) } }
+                    form method="post" action="/login" {
+                        input type="hidden" name="next" value=(next);
+                        label { "Token " input #token type="password" name="token" autocomplete="current-password" required autofocus; }
+                        button.primary type="submit" { "Log in" }
+                    }
+                }
+            }
+        }
+    };
+    (status, Html(body.into_string())).into_response()
+}
+
+pub(super) async fn login_form(
+    State(state): State<ApiState>,
+    query: Result<Query<Next>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let next = local(query.ok().and_then(|q| q.0.next).as_deref());
+    match state.console() {
+        Some(console) if console.keys.needs_login() => login_page(StatusCode::OK, &next, None),
+        _ => Redirect::to(&next).into_response(),
+    }
+}
+
+/// The login form's fields.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Login {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub(super) async fn login(
+    State(state): State<ApiState>,
+    form: Result<Form<Login>, FormRejection>,
+) -> Response {
+    let Some(console) = state.console() else {
+        return layout::message_page(404, "No console", "this server has no console");
+    };
+    let Login { token, next } = form.map(|f| f.0).unwrap_or_default();
+    let next = local(next.as_deref());
+    if !console.keys.needs_login() {
+        return Redirect::to(&next).into_response();
+    }
+    if !console.keys.token_matches(&token) {
+        // Slow down guessing; the comparison itself is constant-time.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tracing::warn!("console: a login with a wrong token was refused");
+        return login_page(StatusCode::UNAUTHORIZED, &next, Some("Wrong token."));
+    }
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(cookie) = auth::set_cookie(&console.keys.new_session()).parse() {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub(super) async fn logout(ctx: Ctx, form: Result<Form<ActionForm>, FormRejection>) -> Response {
+    let csrf = form.ok().and_then(|f| f.0.csrf);
+    if !ctx.keys.csrf_matches(&ctx.session, csrf.as_deref()) {
+        return layout::message_page(
+            403,
+            "Forbidden",
+            "missing or invalid CSRF token: reload the page and try again",
+        );
+    }
+    let mut headers = HeaderMap::new();
+    if let Ok(cookie) = auth::clear_cookie().parse() {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    (headers, Redirect::to("/login")).into_response()
+}

@@ -537,3 +537,66 @@ async fn a_stale_leader_records_nothing_and_a_removed_rule_resolves() {
     );
     assert_eq!(scalar(&t, "select count(*) from pgtide.alerts").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgtide_alerts_lists_what_fires_and_the_history() {
+    let t = test_db().await;
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "select pgtide.create_task('nightly', 'report', cron => '0 3 * * *');
+             update pgtide.tasks set status = 'invalid', last_error = 'bad zone' where name = 'nightly';",
+        )
+        .await
+        .unwrap();
+    let alerter = Alerter::new(
+        t.db.clone(),
+        AlertConfig {
+            rules: vec![Rule {
+                name: "broken".into(),
+                kind: RuleKind::TaskInvalid { task: None },
+            }],
+            ..AlertConfig::default()
+        },
+    );
+    alerter.run_once().await.unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgtide"))
+            .args(args)
+            .env("DATABASE_URL", &t.url)
+            .env_remove("PGTIDE_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&["alerts", "--history", "5"]);
+    assert!(
+        text.contains("broken") && text.contains("task nightly is invalid: bad zone"),
+        "{text}"
+    );
+    assert!(text.contains("firing"), "{text}");
+    let json: Value = serde_json::from_str(&run(&["alerts", "--json"])).unwrap();
+    assert_eq!(json["firing"][0]["rule"], "broken");
+    assert_eq!(json["firing"][0]["subject"], "nightly");
+    assert!(json["events"].is_null());
+    // Fixed: nothing fires, and the history shows both events.
+    t.client()
+        .await
+        .unwrap()
+        .execute(
+            "update pgtide.tasks set status = 'active' where name = 'nightly'",
+            &[],
+        )
+        .await
+        .unwrap();
+    alerter.run_once().await.unwrap();
+    let text = run(&["alerts", "--history", "5"]);
+    assert!(text.starts_with("no alert is firing"), "{text}");
+    assert!(text.contains("resolved"), "{text}");
+}

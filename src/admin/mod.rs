@@ -17,8 +17,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::types::{
-    Alert, AlertEventRow, AuditEntry, Execution, JobDetail, LeaderInfo, Queue, QueueMinute,
-    Requeued, Task, WorkerInfo,
+    Alert, AuditEntry, Execution, JobDetail, LeaderInfo, Queue, QueueMinute, Requeued, Task,
+    WorkerInfo,
 };
 use crate::{
     model::{ExecutionStatus, RetryStrategy},
@@ -136,6 +136,31 @@ pub struct JobFilter {
     pub task: Option<String>,
     /// At most this many (default 50, at most 10,000).
     pub limit: Option<i64>,
+}
+
+impl JobFilter {
+    /// A filter from text as it arrives in a query string: an empty field means "any".
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `status` for an unknown status.
+    pub fn from_text(
+        status: Option<&str>,
+        queue: Option<&str>,
+        handler: Option<&str>,
+        task: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Self> {
+        let given = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(String::from);
+        Ok(Self {
+            status: given(status)
+                .map(|s| s.parse::<ExecutionStatus>())
+                .transpose()?,
+            queue: given(queue),
+            handler: given(handler),
+            task: given(task),
+            limit,
+        })
+    }
 }
 
 /// Most rows a listing returns.

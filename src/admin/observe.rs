@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{check_limit, Admin};
 use crate::{
-    admin::types::{Alert, AlertEventRow, AuditEntry, LeaderInfo, QueueMinute, WorkerInfo},
+    admin::types::{Alert, AuditEntry, LeaderInfo, QueueMinute, WorkerInfo},
+    alerts::AlertEvent,
     sql, Result,
 };
 
@@ -23,7 +24,7 @@ impl Admin {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for a bad limit; the database's error.
-    pub async fn alert_events(&self, limit: Option<i64>) -> Result<Vec<AlertEventRow>> {
+    pub async fn alert_events(&self, limit: Option<i64>) -> Result<Vec<AlertEvent>> {
         let limit = check_limit(limit)?;
         self.rows(sql::ADMIN_ALERT_EVENTS, &[&limit]).await
     }

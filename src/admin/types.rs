@@ -170,32 +170,6 @@ pub struct Alert {
     pub since: DateTime<Utc>,
 }
 
-/// One row of `pgtide.alert_events`, with its deliveries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertEventRow {
-    /// Identity.
-    pub id: i64,
-    /// The rule's name.
-    pub rule: String,
-    /// The rule's kind.
-    pub kind: String,
-    /// The subject.
-    pub subject: String,
-    /// `firing` or `resolved`.
-    pub state: String,
-    /// The value measured.
-    pub value: Option<f64>,
-    /// One line for people.
-    pub message: String,
-    /// When it was recorded.
-    pub at: DateTime<Utc>,
-    /// For a resolve, the firing it ends.
-    pub fired_id: Option<i64>,
-    /// Webhook deliveries: webhook, status, attempts, last_error, delivered_at.
-    #[serde(default)]
-    pub deliveries: Vec<Value>,
-}
-
 /// A worker process (a row of `pgtide.workers`) with its running count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerInfo {

@@ -22,7 +22,7 @@ mod webhook;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use self::config::{
     AlertConfig, AlertSettings, Rule, RuleKind, RuleSettings, Webhook, WebhookFormat,
@@ -47,8 +47,8 @@ pub struct Finding {
     pub message: String,
 }
 
-/// A recorded alert event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A recorded alert event (a row of `pgtide.alert_events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
     /// Its id in `pgtide.alert_events`.
     pub id: i64,
@@ -66,6 +66,13 @@ pub struct AlertEvent {
     pub message: String,
     /// When it was recorded.
     pub at: DateTime<Utc>,
+    /// For a resolve, the firing event it ends.
+    #[serde(default)]
+    pub fired_id: Option<i64>,
+    /// Its webhook deliveries (webhook, status, attempts, last_error, delivered_at), when read back
+    /// by [`crate::admin::Admin::alert_events`]; empty for an event just recorded.
+    #[serde(default)]
+    pub deliveries: Vec<serde_json::Value>,
 }
 
 /// What one delivery pass did.
@@ -187,6 +194,8 @@ impl Alerter {
                     value: Some(finding.value),
                     message: finding.message,
                     at: row.get("at"),
+                    fired_id: None,
+                    deliveries: Vec::new(),
                 });
             }
         }
@@ -226,6 +235,8 @@ impl Alerter {
                 value: None,
                 message,
                 at: row.get("at"),
+                fired_id: Some(*fired_id),
+                deliveries: Vec::new(),
             });
         }
         tx.commit().await?;

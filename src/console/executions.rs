@@ -11,10 +11,7 @@ use super::{
     layout::{self, ago, button, status, when},
     Ctx,
 };
-use crate::{
-    admin::{Execution, JobFilter},
-    model::ExecutionStatus,
-};
+use crate::admin::{Execution, JobFilter};
 
 const STATUSES: [&str; 7] = [
     "scheduled",
@@ -37,14 +34,6 @@ pub(super) struct Filters {
     handler: Option<String>,
     #[serde(default)]
     task: Option<String>,
-}
-
-fn nonempty(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(String::from)
 }
 
 /// The buttons an execution in `status` offers.
@@ -82,20 +71,17 @@ pub(super) async fn list(
     query: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let filters = query.map(|q| q.0).unwrap_or_default();
-    let status_filter = match nonempty(&filters.status)
-        .map(|s| s.parse::<ExecutionStatus>())
-        .transpose()
-    {
-        Ok(s) => s,
+    let filter = match JobFilter::from_text(
+        filters.status.as_deref(),
+        filters.queue.as_deref(),
+        filters.handler.as_deref(),
+        filters.task.as_deref(),
+        Some(200),
+    ) {
+        Ok(filter) => filter,
         Err(e) => return layout::error_page(e),
     };
-    let filter = JobFilter {
-        status: status_filter,
-        queue: nonempty(&filters.queue),
-        handler: nonempty(&filters.handler),
-        task: nonempty(&filters.task),
-        limit: Some(200),
-    };
+    let status_filter = filter.status;
     let jobs = match ctx.admin.jobs(&filter).await {
         Ok(jobs) => jobs,
         Err(e) => return layout::error_page(e),

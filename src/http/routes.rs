@@ -17,10 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ApiError, ApiState, OPENAPI};
-use crate::{
-    admin::{Admin, Execution, JobDetail, JobFilter, JobSpec, Queue, Task, TaskSpec},
-    model::ExecutionStatus,
-};
+use crate::admin::{Admin, Execution, JobDetail, JobFilter, JobSpec, Queue, Task, TaskSpec};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -220,21 +217,15 @@ pub(super) async fn list_jobs(
     filter: Result<Query<JobsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Execution>>> {
     let filter = query(filter)?;
-    let status = filter
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(str::parse::<ExecutionStatus>)
-        .transpose()?;
     let jobs = s
         .admin
-        .jobs(&JobFilter {
-            status,
-            queue: filter.queue.filter(|q| !q.is_empty()),
-            handler: filter.handler.filter(|h| !h.is_empty()),
-            task: filter.task.filter(|t| !t.is_empty()),
-            limit: filter.limit,
-        })
+        .jobs(&JobFilter::from_text(
+            filter.status.as_deref(),
+            filter.queue.as_deref(),
+            filter.handler.as_deref(),
+            filter.task.as_deref(),
+            filter.limit,
+        )?)
         .await?;
     Ok(Json(jobs))
 }

@@ -1,7 +1,8 @@
 //! The console's login, session cookie and CSRF tokens.
 //!
 //! The console is behind the API's token. Logging in with it sets `pgtide_session`, an HttpOnly,
-//! SameSite=Strict cookie holding an expiry and an HMAC-SHA256 of it keyed by the token. Nothing is
+//! SameSite=Strict cookie holding an expiry, a random nonce and an HMAC-SHA256 of both keyed by the
+//! token. Nothing is
 //! stored on the server: every pgtide process with the same token accepts the cookie, a restart
 //! logs nobody out, and changing the token logs everybody out.
 //!
@@ -83,11 +84,14 @@ impl Keys {
             .is_some_and(|t| bool::from(given.as_bytes().ct_eq(t)))
     }
 
-    /// A fresh session cookie value, valid for [`SESSION_TTL`].
+    /// A fresh session cookie value, valid for [`SESSION_TTL`]: `expiry.nonce.signature`. The
+    /// nonce makes every login's session (and so its CSRF token) its own.
     pub(crate) fn new_session(&self) -> String {
         let expires = unix_now() + SESSION_TTL.as_secs();
+        let nonce = format!("{:016x}", rand::random::<u64>());
         let key = self.token.as_deref().unwrap_or(&self.process_key);
-        format!("{expires}.{}", mac(key, &format!("session:{expires}")))
+        let signature = mac(key, &format!("session:{expires}.{nonce}"));
+        format!("{expires}.{nonce}.{signature}")
     }
 
     /// The session of a request: its cookie value when valid, `"open"` without a token, else `None`.
@@ -96,12 +100,13 @@ impl Keys {
             return Some("open".into());
         };
         let value = cookie(headers, COOKIE)?;
-        let (expires, signature) = value.split_once('.')?;
+        let (signed, signature) = value.rsplit_once('.')?;
+        let (expires, _nonce) = signed.split_once('.')?;
         let expires_at: u64 = expires.parse().ok()?;
         if expires_at <= unix_now() {
             return None;
         }
-        equal(signature, &mac(token, &format!("session:{expires}"))).then_some(value)
+        equal(signature, &mac(token, &format!("session:{signed}"))).then_some(value)
     }
 
     /// The CSRF token of `session`.

@@ -42,7 +42,7 @@ impl Console {
         let login = http
             .post(format!("{base}/login"))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(&[("token", TOKEN), ("next", "/")]).unwrap())
+            .body(serde_urlencoded::to_string([("token", TOKEN), ("next", "/")]).unwrap())
             .send()
             .await
             .unwrap();
@@ -290,7 +290,7 @@ async fn sessions_and_csrf_tokens_guard_every_change() {
         .http
         .post(format!("{}/queues/default/pause", c.base))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(&[("csrf", csrf.as_str())]).unwrap())
+        .body(serde_urlencoded::to_string([("csrf", csrf.as_str())]).unwrap())
         .send()
         .await
         .unwrap();
@@ -316,7 +316,7 @@ async fn sessions_and_csrf_tokens_guard_every_change() {
         .http
         .post(format!("{}/login", c.base))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(&[("token", "nope"), ("next", "/")]).unwrap())
+        .body(serde_urlencoded::to_string([("token", "nope"), ("next", "/")]).unwrap())
         .send()
         .await
         .unwrap();

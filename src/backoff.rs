@@ -1,9 +1,23 @@
 //! Exponential backoff with full jitter, for reconnects and retried flushes: many processes that lost
 //! the same database at the same moment must not all come back at the same moment.
+//!
+//! The caps are short on purpose. A database that is merely down (a restart, a failover) costs a
+//! refused TCP connection per attempt, and the time from the server accepting connections again to
+//! the first claim is bounded by these caps, not by how long it was down:
+//! - the LISTEN connection retries at most every [`LISTEN_RECONNECT_MAX`] (500 ms), and its
+//!   reconnect wakes the claim loop and the completer at once;
+//! - the claim loop, at most every poll interval (it is a poll);
+//! - the completer and the scheduler, at most every [`RECONNECT_MAX`] (1 s).
 
 use std::time::Duration;
 
 use rand::Rng;
+
+/// The longest wait between attempts of the completer's flush and the scheduler's pass.
+pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+/// The longest wait between attempts to reopen a LISTEN connection.
+pub(crate) const LISTEN_RECONNECT_MAX: Duration = Duration::from_millis(500);
 
 /// Delays that double from `min` up to `max`, each drawn uniformly from the upper half of the step.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ use std::{
     fs,
     io::Write,
     net::TcpListener,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -180,6 +181,94 @@ impl EmbeddedPostgres {
                 path_str(&log),
             ],
         )
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`): every session is cut, and
+    /// nothing is checkpointed. The failover tests use it to kill a primary. Blocking.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Step`] when `pg_ctl stop` fails.
+    pub fn stop_immediate(&self) -> Result<()> {
+        let data = self.data_dir();
+        self.run_pg(
+            "pg_ctl stop",
+            "pg_ctl",
+            &["stop", "-D", path_str(&data), "-m", "immediate", "-w"],
+        )
+    }
+
+    /// Makes a streaming standby of this cluster in `dir` (`pg_basebackup -R`, which writes the
+    /// connection to this server and `standby.signal`), ready for [`EmbeddedPostgres::start`].
+    /// Blocking.
+    ///
+    /// # Errors
+    /// [`EmbeddedError`] when the directory cannot be made or `pg_basebackup` fails.
+    pub fn base_backup(&self, dir: &Path) -> Result<()> {
+        let data = dir.join("data");
+        fs::create_dir_all(&data).map_err(|source| EmbeddedError::Io {
+            what: "creating",
+            path: data.clone(),
+            source,
+        })?;
+        if self.as_postgres {
+            let user = nix::unistd::User::from_name("postgres")
+                .ok()
+                .flatten()
+                .ok_or(EmbeddedError::NoPostgresUser)?;
+            for path in [dir, data.as_path()] {
+                nix::unistd::chown(path, Some(user.uid), Some(user.gid)).map_err(|e| {
+                    EmbeddedError::Io {
+                        what: "chown postgres",
+                        path: path.to_path_buf(),
+                        source: e.into(),
+                    }
+                })?;
+            }
+        }
+        let mode = fs::Permissions::from_mode(0o700);
+        fs::set_permissions(&data, mode).map_err(|source| EmbeddedError::Io {
+            what: "chmod 0700",
+            path: data.clone(),
+            source,
+        })?;
+        let port = self.port.to_string();
+        self.run_pg(
+            "pg_basebackup",
+            "pg_basebackup",
+            &[
+                "-D",
+                path_str(&data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "-c",
+                "fast",
+            ],
+        )
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote -w`). Blocking.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Step`] when `pg_ctl promote` fails.
+    pub fn promote(&self) -> Result<()> {
+        let data = self.data_dir();
+        self.run_pg(
+            "pg_ctl promote",
+            "pg_ctl",
+            &["promote", "-D", path_str(&data), "-w", "-t", "60"],
+        )
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir().join("server.log")
     }
 
     fn data_dir(&self) -> PathBuf {

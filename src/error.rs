@@ -11,6 +11,19 @@ pub enum Error {
     /// A statement failed in Postgres, or the connection broke.
     #[error("database: {}", describe(.0))]
     Db(#[from] tokio_postgres::Error),
+    /// No connection could be opened: every host refused it, or TLS failed. The reason names each
+    /// host tried and why (the server's message, the certificate chain, the host name, the network).
+    #[error("connecting to the database: {reason}")]
+    Connect {
+        /// Host by host, why.
+        reason: String,
+        /// Whether trying again later may work (a host was down, starting, full or read-only), as
+        /// opposed to refused credentials or certificates.
+        retryable: bool,
+        /// The last host's error.
+        #[source]
+        source: Option<tokio_postgres::Error>,
+    },
     /// No pooled connection could be had.
     #[error("connection pool: {}", describe_pool(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -97,6 +110,9 @@ impl Error {
         match self {
             Error::Db(e) => e.as_db_error(),
             Error::Pool(deadpool_postgres::PoolError::Backend(e)) => e.as_db_error(),
+            Error::Connect {
+                source: Some(e), ..
+            } => e.as_db_error(),
             _ => None,
         }
     }

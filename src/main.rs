@@ -9,6 +9,9 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // One crypto provider for every TLS connection of the process: Postgres (rustls through
+    // tokio-postgres-rustls) and the http handler and webhooks (reqwest).
+    let _ = rustls::crypto::CryptoProvider::install_default(pgtide::db::tls::crypto_provider());
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

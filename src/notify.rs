@@ -21,7 +21,10 @@ use std::{
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
-use crate::{backoff::Backoff, Database};
+use crate::{
+    backoff::{Backoff, LISTEN_RECONNECT_MAX},
+    Database,
+};
 
 /// How a LISTEN connection checks that it is alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +65,7 @@ pub(crate) async fn listen(
     shutdown: CancellationToken,
     on_event: impl Fn(Event) + Send + 'static,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = Backoff::new(Duration::from_millis(50), LISTEN_RECONNECT_MAX);
     let mut lost = false;
     while !shutdown.is_cancelled() {
         match session(

@@ -94,6 +94,11 @@ pub(crate) async fn run(
         pgtide::http::check_exposure(addr, args.api_token.as_deref())?;
     }
     let db = database(url, worker_config.concurrency + 4, None, no_listen)?;
+    let shutdown = shutdown_on_signal();
+    // A database that is down, or a failover without a writable host yet, is waited for.
+    if !db.wait_until_reachable(&shutdown).await? {
+        return Ok(());
+    }
     let report = pgtide::migrate(&db).await?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, "applied migrations");
@@ -104,7 +109,6 @@ pub(crate) async fn run(
         .config(worker_config)
         .registry(registry)
         .build()?;
-    let shutdown = shutdown_on_signal();
 
     // Every process takes part in the maintenance election unless told not to: a fleet of plain
     // `pgtide worker` processes must still promote retries and rescue expired leases.
@@ -156,11 +160,14 @@ pub(crate) async fn run(
 /// `pgtide scheduler`: only the scheduler, until SIGINT/SIGTERM.
 pub(crate) async fn run_scheduler(url: &str, no_listen: bool) -> Result<(), pgtide::Error> {
     let db = database(url, 4, None, no_listen)?;
+    let shutdown = shutdown_on_signal();
+    if !db.wait_until_reachable(&shutdown).await? {
+        return Ok(());
+    }
     let report = pgtide::migrate(&db).await?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, "applied migrations");
     }
-    let shutdown = shutdown_on_signal();
     Scheduler::new(db, scheduler_config(no_listen))
         .run(shutdown)
         .await;

@@ -104,7 +104,7 @@ impl From<crate::Error> for ApiError {
             Error::NotFound { field, .. } => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()).with_field(*field)
             }
-            Error::Pool(_) | Error::PoolSetup(_) => {
+            Error::Pool(_) | Error::PoolSetup(_) | Error::Connect { .. } => {
                 tracing::warn!(error = %e, "API: database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

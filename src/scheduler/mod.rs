@@ -30,7 +30,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::{misfire::Misfire, schedule::Schedule};
-use crate::{backoff::Backoff, notify, sql, Database, Result};
+use crate::{
+    backoff::{Backoff, RECONNECT_MAX},
+    notify, sql, Database, Result,
+};
 
 /// Settings of a scheduler instance.
 #[derive(Debug, Clone)]
@@ -321,7 +324,7 @@ impl Scheduler {
                 },
             ))
         });
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut backoff = Backoff::new(Duration::from_millis(50), RECONNECT_MAX);
         tracing::info!("scheduler started");
         while !shutdown.is_cancelled() {
             let sleep = match self.run_once(None).await {

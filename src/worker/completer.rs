@@ -21,7 +21,10 @@ use serde_json::Value;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::Inner;
-use crate::{backoff::Backoff, sql, Result};
+use crate::{
+    backoff::{Backoff, RECONNECT_MAX},
+    sql, Result,
+};
 
 /// What became of one attempt.
 #[derive(Debug)]
@@ -77,7 +80,9 @@ pub(super) async fn run(inner: Arc<Inner>, mut outcomes: mpsc::Receiver<Completi
 }
 
 async fn flush_until_recorded(inner: &Inner, batch: &mut Vec<Completion>) {
-    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+    // Rows are locked in id order, the one order every multi-row path of pgtide uses.
+    batch.sort_unstable_by_key(|c| c.id);
+    let mut backoff = Backoff::new(Duration::from_millis(50), RECONNECT_MAX);
     loop {
         match flush(inner, batch).await {
             Ok(()) => break,
@@ -86,7 +91,11 @@ async fn flush_until_recorded(inner: &Inner, batch: &mut Vec<Completion>) {
                 let delay = backoff.next_delay();
                 tracing::warn!(worker = %inner.id, error = %e, pending = batch.len(), retry_in = ?delay,
                     "recording completions failed; retrying");
-                tokio::time::sleep(delay).await;
+                // A reconnect elsewhere in the worker means the database is back: retry at once.
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = inner.reconnected.notified() => {}
+                }
             }
         }
     }

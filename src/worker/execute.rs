@@ -76,14 +76,7 @@ pub(super) async fn run(
     metrics::histogram!(crate::metrics::RUN_DURATION,
         "queue" => job.queue.clone(), "handler" => job.handler.clone())
     .record(elapsed.as_secs_f64());
-    if let Some(entry) = inner
-        .in_flight
-        .lock()
-        .expect("in_flight lock")
-        .get_mut(&job.id)
-    {
-        entry.completing = true;
-    }
+    inner.mark_completing(job.id);
     let completion = Completion {
         id: job.id,
         attempt: job.attempt,
@@ -143,6 +136,9 @@ async fn sql_transaction(
     // statement that ignores it still gets it (Postgres accepts unused declared parameters).
     db.query_declared(&tx, &handler.statement, &[Type::JSONB], &[&job.payload])
         .await?;
+    // The handler's work is done: from here the row leaves `running` in this transaction, and a
+    // heartbeat that finds it gone must not take that for a lost lease.
+    inner.mark_completing(job.id);
     let rows = db
         .query(
             &tx,

@@ -205,6 +205,7 @@ impl WorkerBuilder {
                 config: self.config,
                 in_flight: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                reconnected: Notify::new(),
                 listening: Arc::new(AtomicBool::new(false)),
                 stats: Stats::default(),
                 window,
@@ -259,6 +260,9 @@ pub(crate) struct Inner {
     config: WorkerConfig,
     in_flight: Mutex<HashMap<i64, InFlight>>,
     wake: Notify,
+    /// The database answered again after a failure (the LISTEN connection is back, or a claim
+    /// worked): whoever waits out a backoff retries at once.
+    reconnected: Notify,
     listening: Arc<AtomicBool>,
     stats: Stats,
     /// Room for finished outcomes not yet recorded (`completion_window` permits).
@@ -274,6 +278,14 @@ impl Inner {
         let old = self.run_micros.load(Ordering::Relaxed);
         let new = old - old / 8 + sample / 8;
         self.run_micros.store(new, Ordering::Relaxed);
+    }
+
+    /// Marks a held row as finished by its handler: its outcome is on its way to the database, so a
+    /// heartbeat that no longer finds it running must neither warn nor abort.
+    pub(crate) fn mark_completing(&self, id: i64) {
+        if let Some(entry) = self.in_flight.lock().expect("in_flight lock").get_mut(&id) {
+            entry.completing = true;
+        }
     }
 
     /// The moving average of recent handler run times, in microseconds.
@@ -335,7 +347,10 @@ impl Worker {
                 {
                     let inner = inner.clone();
                     move |event| match event {
-                        Event::Connected => inner.wake.notify_one(),
+                        Event::Connected => {
+                            inner.wake.notify_one();
+                            inner.reconnected.notify_waiters();
+                        }
                         Event::Notification { payload, .. } => {
                             if inner.config.queues.contains(&payload) {
                                 inner.wake.notify_one();
@@ -401,7 +416,10 @@ impl Worker {
         let inner = &self.inner;
         let slots = Arc::new(Semaphore::new(inner.config.concurrency));
         let lease_secs = inner.config.lease.as_secs_f64();
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        // A failed claim is retried no later than the next poll would have come, and at once when the
+        // LISTEN connection reconnects (or a notification arrives): the database is back.
+        let mut backoff = Backoff::new(Duration::from_millis(50), inner.config.poll_interval);
+        let mut failing = false;
         loop {
             while jobs.try_join_next().is_some() {}
             let first = tokio::select! {
@@ -416,6 +434,10 @@ impl Worker {
                 Ok(claimed) => {
                     tracing::trace!(got = claimed.len(), "claimed");
                     backoff.reset();
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(worker = %inner.id, "claiming again: the database is back");
+                        inner.reconnected.notify_waiters();
+                    }
                     let got = claimed.len();
                     for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
                         let id = job.id;
@@ -450,10 +472,12 @@ impl Worker {
                 }
                 Err(e) => {
                     drop(permits);
+                    failing = true;
                     let delay = backoff.next_delay();
                     tracing::warn!(worker = %inner.id, error = %e, retry_in = ?delay, "claim failed");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
+                        () = inner.wake.notified() => {}
                         () = shutdown.cancelled() => return,
                     }
                 }

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod handlers;
+pub mod tls;
 
 use std::{
     future::Future,
@@ -455,6 +456,18 @@ pub fn server_addr(url: &str) -> String {
 pub async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(connection);
+    client
+}
+
+/// A connection outside any pool through pgtide's own connector (so the URL's TLS parameters apply),
+/// driven in the background.
+pub async fn connect_tls(url: &str) -> tokio_postgres::Client {
+    let db = Database::connect(url, 1).unwrap();
+    let (client, mut messages) = db
+        .dedicated()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    tokio::spawn(async move { while messages.recv().await.is_some() {} });
     client
 }
 

@@ -79,6 +79,8 @@ pub struct EmbeddedPostgres {
     port: u16,
     as_postgres: bool,
     started_here: bool,
+    /// The settings this process started the server with, to start it again the same way.
+    options: EmbeddedOptions,
 }
 
 impl EmbeddedPostgres {
@@ -107,6 +109,7 @@ impl EmbeddedPostgres {
             port: 0,
             as_postgres,
             started_here: false,
+            options: options.clone(),
         };
         cluster.init()?;
         if let Some(port) = cluster.running_port() {
@@ -269,6 +272,18 @@ impl EmbeddedPostgres {
     /// The server's log file.
     pub fn log_path(&self) -> PathBuf {
         self.data_dir().join("server.log")
+    }
+
+    /// Crashes the server (`pg_ctl stop -m immediate`), keeps it down for `down`, and starts it
+    /// again on the same port through crash recovery: a database that is away for a while, as in a
+    /// host reboot. Blocking.
+    ///
+    /// # Errors
+    /// [`EmbeddedError::Step`] when `pg_ctl` fails.
+    pub fn crash_for(&self, down: std::time::Duration) -> Result<()> {
+        self.stop_immediate()?;
+        std::thread::sleep(down);
+        self.launch(&self.options)
     }
 
     fn data_dir(&self) -> PathBuf {

@@ -24,7 +24,9 @@ mod backoff;
 mod sql;
 
 pub use async_trait::async_trait;
-pub use db::Database;
+/// The rustls version [`DatabaseBuilder::tls_config`] takes.
+pub use rustls;
+pub use db::{Database, DatabaseBuilder};
 pub use enqueue::{enqueue, enqueue_many, enqueue_many_with, enqueue_with, NewJob};
 pub use error::{Error, Result};
 pub use handlers::{Handler, HandlerError, HandlerResult, Job, SqlHandler};

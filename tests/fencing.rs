@@ -214,3 +214,71 @@ async fn cancelling_a_running_job_stops_its_handler_at_the_next_heartbeat() {
     let message = common::sql_error(&t, "select pgtide.cancel($1)", &[&done]).await;
     assert!(message.contains("is succeeded"), "{message}");
 }
+
+/// A job that completed is not a lost lease. With a 1 s lease the heartbeat runs every 333 ms, and
+/// with a completion window of one outcome every finished job waits its turn to be recorded: a sql
+/// handler's job waits there after its own transaction committed. A heartbeat in that wait finds
+/// the row no longer running; it must not call that a lost lease and abort the task (which would
+/// drop the job from the worker's count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_never_takes_a_completed_job_for_a_lost_lease() {
+    let t = test_db().await;
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute("create table ledger (n int not null)")
+        .await
+        .unwrap();
+    const JOBS: i64 = 1200;
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|n| {
+            if n % 2 == 0 {
+                NewJob::new("noop")
+            } else {
+                NewJob::new("ledger").payload(serde_json::json!({ "n": n }))
+            }
+        })
+        .collect();
+    pgtide::enqueue_many(&t, &jobs).await.unwrap();
+    let mut registry = Registry::new();
+    registry.insert_sql(
+        "ledger",
+        SqlHandler::new("insert into ledger (n) values (($1->>'n')::int)"),
+    );
+    let worker = RunningWorker::start(
+        &t,
+        registry,
+        WorkerConfig {
+            concurrency: 16,
+            lease: Duration::from_secs(1),
+            completion_batch: 1,
+            completion_window: 1,
+            ..Default::default()
+        },
+    );
+    wait_until(Duration::from_secs(60), "every job done", || async {
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'succeeded'",
+        )
+        .await
+            == JOBS
+    })
+    .await;
+    let stats = worker.worker.stats();
+    wait_until(
+        Duration::from_secs(5),
+        "the worker counting every job",
+        || async { stats.succeeded.load(Ordering::Relaxed) >= JOBS as u64 },
+    )
+    .await;
+    assert_eq!(stats.succeeded.load(Ordering::Relaxed), JOBS as u64);
+    assert_eq!(stats.fenced.load(Ordering::Relaxed), 0);
+    assert_eq!(scalar(&t, "select count(*) from ledger").await, JOBS / 2);
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.executions").await,
+        JOBS,
+        "an attempt was retried"
+    );
+    worker.stop().await;
+}

@@ -197,3 +197,113 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// When the server logged "ready to accept connections" for the last time.
+fn ready_at(log: &std::path::Path) -> chrono::DateTime<chrono::Utc> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("database system is ready to accept connections"))
+        .expect("the server logged that it is ready");
+    // log_line_prefix '%m [%p] ' with log_timezone = UTC: "2026-12-01 22:30:15.282 UTC [123] LOG: ..."
+    let stamp = chrono::NaiveDateTime::parse_from_str(&line[..23], "%Y-%m-%d %H:%M:%S%.3f")
+        .unwrap_or_else(|e| panic!("{e}: {line}"));
+    stamp.and_utc()
+}
+
+/// The reconnect delay: a worker under load whose server crashes and stays down for 4 s claims
+/// again less than one poll interval after the server accepts connections, because its LISTEN
+/// connection retries at most every 500 ms and its reconnect ends the claim loop's backoff at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_resume_within_one_poll_interval_of_the_server_accepting_connections() {
+    let (cluster, url, dir) =
+        common::private_cluster("reconnect", &[("log_timezone", "UTC")]).await;
+    let setup = connect(&url).await.unwrap();
+    setup
+        .batch_execute(
+            "insert into pgtide.executions (handler, status)
+             select 'noop', 'queued' from generate_series(1, 300000)",
+        )
+        .await
+        .unwrap();
+    let db = pgtide::Database::connect(&url, 12).unwrap();
+    let config = pgtide::WorkerConfig {
+        concurrency: 4,
+        ..Default::default()
+    };
+    let poll_interval = config.poll_interval;
+    let worker = common::RunningWorker::start(&db, pgtide::handlers::Registry::new(), config);
+    let claimed = "select count(*) from pgtide.executions where started_at is not null";
+    while scalar(&url, claimed).await < 1000 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(setup);
+
+    let cluster = std::sync::Arc::new(cluster);
+    let mut delays = Vec::new();
+    for _ in 0..2 {
+        // Down for 4 s: long enough for a backoff that doubles to outgrow the poll interval.
+        let c = cluster.clone();
+        tokio::task::spawn_blocking(move || c.crash_for(Duration::from_secs(4)))
+            .await
+            .unwrap()
+            .expect("pg_ctl stop -m immediate, then start");
+        let ready = ready_at(&cluster.log_path());
+        let first_claim = "select count(*) from pgtide.executions where started_at > $1";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(client) = connect(&url).await {
+                if let Ok(row) = client.query_one(first_claim, &[&ready]).await {
+                    if row.get::<_, i64>(0) > 0 {
+                        break;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no claim within 30 s of the restart"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let client = connect(&url).await.unwrap();
+        let delay_ms: f64 = client
+            .query_one(
+                "select (extract(epoch from min(started_at) - $1) * 1000)::float8
+                   from pgtide.executions where started_at > $1",
+                &[&ready],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        delays.push(delay_ms);
+        // Let it run a little before the next crash.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let queued = scalar(
+        &url,
+        "select count(*) from pgtide.executions where status = 'queued'",
+    )
+    .await;
+    assert!(
+        queued > 0,
+        "the backlog ran out: the worker was not under load throughout"
+    );
+    for delay in &delays {
+        assert!(
+            *delay < poll_interval.as_secs_f64() * 1000.0,
+            "claims resumed {delay:.0} ms after the server accepted connections (poll interval {poll_interval:?})"
+        );
+    }
+    println!(
+        "reconnect delay after a crash restart: {delays:.0?} ms (poll interval {poll_interval:?})"
+    );
+    worker.stop().await;
+    db.pool().close();
+    let cluster = std::sync::Arc::try_unwrap(cluster).expect("one owner left");
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -43,7 +43,7 @@ impl std::fmt::Debug for Database {
 /// Builds a [`Database`] with settings beyond the connection string.
 ///
 /// ```no_run
-/// # fn example(tls: rustls::ClientConfig) -> pgtide::Result<()> {
+/// # fn example(tls: pgtide::rustls::ClientConfig) -> pgtide::Result<()> {
 /// let db = pgtide::Database::builder("postgres://app@db.internal/app?sslmode=verify-full")
 ///     .pool_size(16)
 ///     .application_name("billing")

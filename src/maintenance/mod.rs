@@ -346,14 +346,25 @@ impl Maintenance {
         let mut next_rescue = Instant::now();
         let mut next_prune = Instant::now();
         let mut next_alerts = Instant::now();
+        let mut election_backoff =
+            crate::backoff::Backoff::new(Duration::from_millis(50), crate::backoff::RECONNECT_MAX);
         loop {
             let now = Instant::now();
             if now >= next_renew {
                 let was = leading;
+                next_renew = now + renew_every;
                 leading = match self.leader.try_acquire().await {
-                    Ok(held) => held,
+                    Ok(held) => {
+                        election_backoff.reset();
+                        held
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "leader election failed; acting as follower");
+                        // The database is away (a restart, a failover): ask again soon rather than
+                        // a renewal period later, so promotions and rescues resume with it.
+                        let retry = election_backoff.next_delay().min(renew_every);
+                        next_renew = now + retry;
+                        tracing::warn!(error = %e, retry_in = ?retry,
+                            "leader election failed; acting as follower");
                         false
                     }
                 };
@@ -365,7 +376,6 @@ impl Maintenance {
                         "maintenance leadership changed"
                     );
                 }
-                next_renew = now + renew_every;
             }
             if leading {
                 if now >= next_promote {

@@ -4,10 +4,13 @@
 //! The caps are short on purpose. A database that is merely down (a restart, a failover) costs a
 //! refused TCP connection per attempt, and the time from the server accepting connections again to
 //! the first claim is bounded by these caps, not by how long it was down:
-//! - the LISTEN connection retries at most every [`LISTEN_RECONNECT_MAX`] (500 ms), and its
-//!   reconnect wakes the claim loop and the completer at once;
+//! - the LISTEN connection retries at most every [`LISTEN_RECONNECT_MAX`] (500 ms);
 //! - the claim loop, at most every poll interval (it is a poll);
-//! - the completer and the scheduler, at most every [`RECONNECT_MAX`] (1 s).
+//! - the completer, the scheduler and the maintenance election, at most every [`RECONNECT_MAX`]
+//!   (1 s).
+//!
+//! And the first connection that succeeds again, whichever loop opened it, ends every other loop's
+//! wait at once ([`crate::Database::reconnected`]).
 
 use std::time::Duration;
 

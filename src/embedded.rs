@@ -214,19 +214,7 @@ impl EmbeddedPostgres {
             source,
         })?;
         if self.as_postgres {
-            let user = nix::unistd::User::from_name("postgres")
-                .ok()
-                .flatten()
-                .ok_or(EmbeddedError::NoPostgresUser)?;
-            for path in [dir, data.as_path()] {
-                nix::unistd::chown(path, Some(user.uid), Some(user.gid)).map_err(|e| {
-                    EmbeddedError::Io {
-                        what: "chown postgres",
-                        path: path.to_path_buf(),
-                        source: e.into(),
-                    }
-                })?;
-            }
+            give_to_postgres(&[dir, &data])?;
         }
         let mode = fs::Permissions::from_mode(0o700);
         fs::set_permissions(&data, mode).map_err(|source| EmbeddedError::Io {
@@ -301,19 +289,7 @@ impl EmbeddedPostgres {
             source,
         })?;
         if self.as_postgres {
-            let user = nix::unistd::User::from_name("postgres")
-                .ok()
-                .flatten()
-                .ok_or(EmbeddedError::NoPostgresUser)?;
-            for path in [&self.dir, &data] {
-                nix::unistd::chown(path, Some(user.uid), Some(user.gid)).map_err(|e| {
-                    EmbeddedError::Io {
-                        what: "chown postgres",
-                        path: path.clone(),
-                        source: e.into(),
-                    }
-                })?;
-            }
+            give_to_postgres(&[&self.dir, &data])?;
             let probe = Command::new("runuser")
                 .args(["-u", "postgres", "--", "test", "-w"])
                 .arg(&data)
@@ -426,6 +402,24 @@ impl EmbeddedPostgres {
             .to_string(),
         })
     }
+}
+
+/// Makes the `postgres` OS user the owner of `paths` (the server runs as it when pgtide runs as root).
+fn give_to_postgres(paths: &[&Path]) -> Result<()> {
+    let user = nix::unistd::User::from_name("postgres")
+        .ok()
+        .flatten()
+        .ok_or(EmbeddedError::NoPostgresUser)?;
+    for path in paths {
+        nix::unistd::chown(*path, Some(user.uid), Some(user.gid)).map_err(|e| {
+            EmbeddedError::Io {
+                what: "chown postgres",
+                path: path.to_path_buf(),
+                source: e.into(),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 fn path_str(path: &Path) -> &str {

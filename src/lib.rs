@@ -24,13 +24,13 @@ mod backoff;
 mod sql;
 
 pub use async_trait::async_trait;
-/// The rustls version [`DatabaseBuilder::tls_config`] takes.
-pub use rustls;
 pub use db::{Database, DatabaseBuilder};
 pub use enqueue::{enqueue, enqueue_many, enqueue_many_with, enqueue_with, NewJob};
 pub use error::{Error, Result};
 pub use handlers::{Handler, HandlerError, HandlerResult, Job, SqlHandler};
 pub use migrate::migrate;
 pub use model::{ExecutionStatus, RetryStrategy};
+/// The rustls version [`DatabaseBuilder::tls_config`] takes.
+pub use rustls;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Worker, WorkerBuilder, WorkerConfig};

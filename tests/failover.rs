@@ -11,36 +11,15 @@
 
 mod common;
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
+use common::{try_connect as connect, Process};
 use pgtide::embedded::{EmbeddedOptions, EmbeddedPostgres};
 
 const JOBS: i64 = 3000;
 
-/// A plain connection to one server (both are plain-text clusters here), or `None` while it is down.
-async fn connect(url: &str) -> Option<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .ok()?;
-    tokio::spawn(connection);
-    Some(client)
-}
-
 async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-struct Proc(Child, PathBuf);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +38,10 @@ async fn one_process_carries_on_across_a_failover_to_the_promoted_standby() {
         EmbeddedPostgres::start(
             &standby,
             &EmbeddedOptions {
-                settings: vec![("fsync".into(), "off".into())],
+                settings: vec![
+                    ("fsync".into(), "off".into()),
+                    ("log_timezone".into(), "UTC".into()),
+                ],
             },
         )
     })
@@ -101,49 +83,23 @@ async fn one_process_carries_on_across_a_failover_to_the_promoted_standby() {
         }
     })
     .await;
-    on_primary
-        .batch_execute(&format!(
-            "create table ledger (n int not null);
-             insert into pgtide.executions (handler, payload, status, visible_at)
-             select 'ledger', jsonb_build_object('n', n), 'scheduled',
-                    now() + interval '1 s' + (n % 120) * interval '100 ms'
-               from generate_series(1, {JOBS}) n;"
-        ))
-        .await
-        .unwrap();
+    common::ledger_jobs(&on_primary, JOBS, 12).await;
 
     let both = format!(
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
         primary.port(),
         standby.port()
     );
-    let config = dir.join("pgtide.toml");
-    std::fs::write(
-        &config,
-        r#"
-[worker]
-concurrency = 8
-lease = "5s"
-[maintenance]
-leader_ttl = "3s"
-rescue_interval = "1s"
-[handlers.ledger]
-kind = "sql"
-statement = "insert into ledger (n) values (($1->>'n')::int)"
-"#,
-    )
-    .unwrap();
-    let log = dir.join("run.log");
-    let mut run = Proc(
-        Command::new(env!("CARGO_BIN_EXE_pgtide"))
-            .args(["run", "--database-url", &both, "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-        log.clone(),
+    let config = common::ledger_config(&dir);
+    let mut run = Process::start(
+        &[
+            "run",
+            "--database-url",
+            &both,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.join("run.log"),
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     on_primary
@@ -163,17 +119,14 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
     .unwrap()
     .expect("pg_ctl stop -m immediate");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let warned = std::fs::read_to_string(&log)
-        .unwrap()
-        .matches("does not accept writes")
-        .count();
+    let warned = run.log_text().matches("does not accept writes").count();
     assert!(
         warned >= 2,
         "while no host accepted writes, the process warned {warned} times:\n{}",
-        std::fs::read_to_string(&log).unwrap()
+        run.log_text()
     );
     assert!(
-        run.0.try_wait().unwrap().is_none(),
+        run.child.try_wait().unwrap().is_none(),
         "the process exited without a writable host"
     );
 
@@ -187,8 +140,8 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
     .unwrap()
     .expect("pg_ctl promote");
     let on_new = connect(&standby_url).await.unwrap();
-    let promoted_at: chrono::DateTime<chrono::Utc> =
-        on_new.query_one("select now()", &[]).await.unwrap().get(0);
+    // The promotion's moment, as the server logged it.
+    let promoted_at = common::ready_at(&standby.log_path());
 
     let unfinished = "select count(*) from pgtide.executions
                        where handler = 'ledger' and status in ('queued', 'scheduled', 'running')";
@@ -197,16 +150,16 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
         assert!(
             Instant::now() < deadline,
             "jobs still unfinished 90 s after the promotion:\n{}",
-            std::fs::read_to_string(&log).unwrap()
+            run.log_text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Let the scheduler run a few more slots on the new primary.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        run.0.try_wait().unwrap().is_none(),
+        run.child.try_wait().unwrap().is_none(),
         "the process did not survive the failover:\n{}",
-        std::fs::read_to_string(&log).unwrap()
+        run.log_text()
     );
 
     // The first job done after the promotion, and the leader lease renewed since.
@@ -244,53 +197,14 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
         "{listening} LISTEN connections on the new primary (worker and scheduler expected)"
     );
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(run.0.wait().unwrap().success());
-    let text = std::fs::read_to_string(&run.1).unwrap();
+    assert!(run.terminate(), "the process did not stop cleanly");
+    let text = run.log_text();
     assert!(!text.contains("panicked"), "{text}");
 
-    // Every job exactly once, none lost.
-    assert_eq!(
-        scalar(&on_new, "select count(distinct n) from ledger").await,
-        JOBS
-    );
-    assert_eq!(scalar(&on_new, "select count(*) from ledger").await, JOBS);
-    assert_eq!(
-        scalar(
-            &on_new,
-            "select count(*) from pgtide.executions where handler = 'ledger' and status = 'succeeded'"
-        )
-        .await,
-        JOBS
-    );
-    // Every cron slot from the first to the last exactly once.
-    let tick =
-        "from pgtide.executions e join pgtide.tasks t on t.id = e.task_id where t.name = 'tick'";
-    let slots = scalar(&on_new, &format!("select count(*) {tick}")).await;
-    let distinct = scalar(
-        &on_new,
-        &format!("select count(distinct scheduled_for) {tick}"),
-    )
-    .await;
-    let span = scalar(
-        &on_new,
-        &format!(
-            "select (extract(epoch from max(scheduled_for) - min(scheduled_for)))::bigint + 1 {tick}"
-        ),
-    )
-    .await;
-    assert_eq!(slots, distinct, "a cron slot fired twice");
-    assert_eq!(distinct, span, "a cron slot is missing");
+    // Every job exactly once, none lost; every cron slot from the first to the last exactly once.
+    let retried = common::assert_ledger_exactly_once(&on_new, JOBS).await;
+    let span = common::assert_every_second_fired_once(&on_new, "tick").await;
     assert!(span >= 10, "the cron task ran for {span} s only");
-    let retried = scalar(
-        &on_new,
-        "select count(*) from pgtide.executions where handler = 'ledger' and status = 'failed'",
-    )
-    .await;
     println!(
         "failover: first job done {first_done_ms:.0} ms after the promotion; {JOBS} jobs succeeded \
          exactly once ({retried} attempts cut by the failover and retried); {span} cron slots fired \
@@ -299,11 +213,8 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
 
     drop(on_new);
     let standby = std::sync::Arc::try_unwrap(standby).expect("one owner left");
-    tokio::task::spawn_blocking(move || standby.stop())
-        .await
-        .unwrap()
-        .unwrap();
-    if std::env::var_os("KEEP_FAILOVER_LOG").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    // KEEP_FAILOVER_LOG=1 keeps the directory, with the process's log, for a look afterwards.
+    let dirs = [dir.as_path()];
+    let keep = std::env::var_os("KEEP_FAILOVER_LOG").is_some();
+    common::stop_cluster(standby, if keep { &[] } else { &dirs }).await;
 }

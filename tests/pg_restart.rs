@@ -9,21 +9,11 @@
 
 mod common;
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 const JOBS: i64 = 2000;
 
-async fn connect(url: &str) -> Option<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .ok()?;
-    tokio::spawn(connection);
-    Some(client)
-}
+use common::{try_connect as connect, Process};
 
 /// A scalar on a fresh connection, retried while the server is coming back.
 async fn scalar(url: &str, sql: &str) -> i64 {
@@ -38,58 +28,20 @@ async fn scalar(url: &str, sql: &str) -> i64 {
     panic!("the database did not come back for: {sql}");
 }
 
-struct Proc(Child, PathBuf);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_immediate_restarts_lose_no_job_and_miss_no_cron_slot() {
     let (cluster, url, dir) = common::private_cluster("restart", &[]).await;
     let setup = connect(&url).await.unwrap();
-    setup
-        .batch_execute(&format!(
-            "create table ledger (n int not null);
-             insert into pgtide.executions (handler, payload, status, visible_at)
-             select 'ledger', jsonb_build_object('n', n), 'scheduled',
-                    now() + interval '1 s' + (n % 160) * interval '100 ms'
-               from generate_series(1, {JOBS}) n;"
-        ))
-        .await
-        .unwrap();
+    common::ledger_jobs(&setup, JOBS, 16).await;
 
-    let config = dir.join("pgtide.toml");
-    std::fs::write(
-        &config,
-        r#"
-[worker]
-concurrency = 8
-lease = "5s"
-[maintenance]
-leader_ttl = "3s"
-rescue_interval = "1s"
-[handlers.ledger]
-kind = "sql"
-statement = "insert into ledger (n) values (($1->>'n')::int)"
-"#,
-    )
-    .unwrap();
-    let procs: Vec<Proc> = (0..2)
+    let config = common::ledger_config(&dir);
+    let config = config.to_str().unwrap();
+    let procs: Vec<Process> = (0..2)
         .map(|i| {
-            let log = dir.join(format!("run-{i}.log"));
-            let child = Command::new(env!("CARGO_BIN_EXE_pgtide"))
-                .args(["run", "--database-url", &url, "--config"])
-                .arg(&config)
-                .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap();
-            Proc(child, log)
+            Process::start(
+                &["run", "--database-url", &url, "--config", config],
+                dir.join(format!("run-{i}.log")),
+            )
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -124,55 +76,17 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut logs = Vec::new();
     for mut p in procs {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(p.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let _ = p.0.wait();
-        logs.push(std::fs::read_to_string(&p.1).unwrap());
+        p.terminate();
+        logs.push(p.log_text());
     }
 
-    // Every job exactly once, none lost.
-    assert_eq!(
-        scalar(&url, "select count(distinct n) from ledger").await,
-        JOBS
-    );
-    assert_eq!(scalar(&url, "select count(*) from ledger").await, JOBS);
-    let succeeded = scalar(
-        &url,
-        "select count(*) from pgtide.executions where handler = 'ledger' and status = 'succeeded'",
-    )
-    .await;
-    assert_eq!(succeeded, JOBS);
-    let retried = scalar(
-        &url,
-        "select count(*) from pgtide.executions where handler = 'ledger' and status = 'failed'",
-    )
-    .await;
-
-    // Every cron slot from the first to the last fired exactly once: none missed across the crashes.
-    let slots = scalar(
-        &url,
-        "select count(*) from pgtide.executions e join pgtide.tasks t on t.id = e.task_id
-          where t.name = 'tick'",
-    )
-    .await;
-    let distinct = scalar(
-        &url,
-        "select count(distinct scheduled_for) from pgtide.executions e join pgtide.tasks t on t.id = e.task_id
-          where t.name = 'tick'",
-    )
-    .await;
-    let span = scalar(
-        &url,
-        "select (extract(epoch from max(scheduled_for) - min(scheduled_for)))::bigint + 1
-           from pgtide.executions e join pgtide.tasks t on t.id = e.task_id where t.name = 'tick'",
-    )
-    .await;
-    assert_eq!(slots, distinct, "a cron slot fired twice");
-    assert_eq!(distinct, span, "a cron slot is missing");
+    // Every job exactly once, none lost; every cron slot from the first to the last fired exactly
+    // once: none missed across the crashes.
+    let client = connect(&url).await.unwrap();
+    let retried = common::assert_ledger_exactly_once(&client, JOBS).await;
+    let span = common::assert_every_second_fired_once(&client, "tick").await;
     assert!(span >= 18, "the cron task ran for {span} s only");
+    drop(client);
 
     for (i, log) in logs.iter().enumerate() {
         assert!(
@@ -191,25 +105,7 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
     );
 
     let cluster = std::sync::Arc::try_unwrap(cluster).expect("one owner left");
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// When the server logged "ready to accept connections" for the last time.
-fn ready_at(log: &std::path::Path) -> chrono::DateTime<chrono::Utc> {
-    let text = std::fs::read_to_string(log).unwrap();
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.contains("database system is ready to accept connections"))
-        .expect("the server logged that it is ready");
-    // log_line_prefix '%m [%p] ' with log_timezone = UTC: "2026-12-01 22:30:15.282 UTC [123] LOG: ..."
-    let stamp = chrono::NaiveDateTime::parse_from_str(&line[..23], "%Y-%m-%d %H:%M:%S%.3f")
-        .unwrap_or_else(|e| panic!("{e}: {line}"));
-    stamp.and_utc()
+    common::stop_cluster(cluster, &[&dir]).await;
 }
 
 /// The reconnect delay: a worker under load whose server crashes and stays down for 4 s claims
@@ -249,7 +145,7 @@ async fn claims_resume_within_one_poll_interval_of_the_server_accepting_connecti
             .await
             .unwrap()
             .expect("pg_ctl stop -m immediate, then start");
-        let ready = ready_at(&cluster.log_path());
+        let ready = common::ready_at(&cluster.log_path());
         let first_claim = "select count(*) from pgtide.executions where started_at > $1";
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -301,9 +197,5 @@ async fn claims_resume_within_one_poll_interval_of_the_server_accepting_connecti
     worker.stop().await;
     db.pool().close();
     let cluster = std::sync::Arc::try_unwrap(cluster).expect("one owner left");
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    common::stop_cluster(cluster, &[&dir]).await;
 }

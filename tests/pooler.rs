@@ -39,14 +39,6 @@ impl Drop for Bouncer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts PgBouncer in transaction mode in front of `server` (host:port).
 async fn start_pgbouncer(server: &str) -> Bouncer {
     assert!(
@@ -56,7 +48,7 @@ async fn start_pgbouncer(server: &str) -> Bouncer {
     let (host, port) = server.split_once(':').unwrap();
     let dir = std::env::temp_dir().join(format!("pgtide-bouncer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let listen_port = free_port();
+    let listen_port = common::free_port();
     std::fs::write(dir.join("userlist.txt"), "\"postgres\" \"\"\n").unwrap();
     std::fs::write(
         dir.join("pgbouncer.ini"),

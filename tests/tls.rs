@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::tls::tls_only_cluster;
+use common::{free_port, stop_cluster, tls::tls_only_cluster};
 use pgtide::Database;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pgtide");
@@ -135,6 +135,43 @@ async fn every_sslmode_behaves_as_in_libpq_against_a_tls_only_server() {
         (true, "scramuser".to_string())
     );
 
+    // The library takes a rustls configuration of the caller's instead of the string's files.
+    let mut roots = pgtide::rustls::RootCertStore::empty();
+    let pem = std::fs::read(&pki.ca).unwrap();
+    for cert in rustls_pemfile_certs(&pem) {
+        roots.add(cert).unwrap();
+    }
+    let own = pgtide::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        pgtide::db::tls::crypto_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let db = Database::builder(at("localhost", "sslmode=require"))
+        .tls_config(own.clone())
+        .build()
+        .unwrap();
+    let ssl: bool = db
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl);
+    // ... and its verifier decides: it checks the host name, so 127.0.0.1 is refused.
+    let db = Database::builder(at("127.0.0.1", "sslmode=require"))
+        .tls_config(own)
+        .build()
+        .unwrap();
+    let e = db.client().await.unwrap_err().to_string();
+    assert!(e.contains("not valid for host name \"127.0.0.1\""), "{e}");
+
     // Several hosts: a dead one is skipped, and the error of a string whose every host fails
     // names each of them.
     let dead = free_port();
@@ -153,20 +190,15 @@ async fn every_sslmode_behaves_as_in_libpq_against_a_tls_only_server() {
         "{e}"
     );
 
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&pki.dir);
+    stop_cluster(cluster, &[&dir, &pki.dir]).await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The certificates of a PEM file.
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<pgtide::rustls::pki_types::CertificateDer<'static>> {
+    use pgtide::rustls::pki_types::{pem::PemObject, CertificateDer};
+    CertificateDer::pem_slice_iter(pem)
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// `pgtide migrate` with `url`: must fail at once, with one line on stderr that never shows the
@@ -448,10 +480,5 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
         assert!(child.wait().unwrap().success());
     }
     drop(admin);
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&pki.dir);
+    stop_cluster(cluster, &[&dir, &pki.dir]).await;
 }

@@ -39,6 +39,10 @@ pub(crate) struct Connector {
     /// Why the last failed attempt failed, host by host (for the pool's error, which can only carry
     /// a tokio-postgres error).
     last_failure: Mutex<Option<Failure>>,
+    /// Set while connecting fails; the first connection after that wakes [`Connector::online`].
+    failing: std::sync::atomic::AtomicBool,
+    /// Woken when a connection succeeds after failures: the database is back.
+    pub(crate) online: tokio::sync::Notify,
 }
 
 /// Why no host could be used.
@@ -154,6 +158,8 @@ impl Connector {
             config,
             tls,
             last_failure: Mutex::new(None),
+            failing: std::sync::atomic::AtomicBool::new(false),
+            online: tokio::sync::Notify::new(),
         })
     }
 
@@ -191,7 +197,16 @@ impl Connector {
             for &mode in attempts(self.tls.mode, &target.host) {
                 let config = target.config(&self.config, mode);
                 match config.connect(self.tls.connector.clone()).await {
-                    Ok(connected) => return Ok(connected),
+                    Ok(connected) => {
+                        if self
+                            .failing
+                            .swap(false, std::sync::atomic::Ordering::AcqRel)
+                        {
+                            tracing::info!(host = %target.name(), "connected again");
+                            self.online.notify_waiters();
+                        }
+                        return Ok(connected);
+                    }
                     Err(e) => {
                         let refused_by_server = e.as_db_error().is_some();
                         retryable |= self.is_transient(&e);
@@ -219,6 +234,8 @@ impl Connector {
         } else {
             format!("no host could be used: {}", failures.join("; "))
         };
+        self.failing
+            .store(true, std::sync::atomic::Ordering::Release);
         *self.last_failure.lock().expect("last_failure lock") = Some(Failure {
             reason: summary,
             retryable,

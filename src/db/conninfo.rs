@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 /// The parameters pgtide reads itself instead of tokio-postgres.
-const TLS_KEYS: &[&str] = &[
+pub(crate) const TLS_KEYS: &[&str] = &[
     "sslmode",
     "sslrootcert",
     "sslcert",

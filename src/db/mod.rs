@@ -200,6 +200,13 @@ impl Database {
         }
     }
 
+    /// Completes when a connection succeeds after connections failed: the database is back (after
+    /// a restart or a failover). Every loop that waits out a backoff also waits on this, so the first
+    /// component to reconnect ends everyone's wait.
+    pub async fn reconnected(&self) {
+        self.connector.online.notified().await;
+    }
+
     /// The `sslmode` connections are opened with.
     pub fn ssl_mode(&self) -> SslMode {
         self.connector.tls.mode

@@ -433,25 +433,11 @@ fn refuse_unsupported(params: &[(String, String)]) -> Result<()> {
 
 /// The parameter's name as a `'static` field name for [`Error::Invalid`].
 fn param_name(key: &str) -> &'static str {
-    [
-        "sslmode",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "sslpassword",
-        "sslcrl",
-        "sslcrldir",
-        "sslsni",
-        "sslcompression",
-        "sslcertmode",
-        "ssl_min_protocol_version",
-        "ssl_max_protocol_version",
-        "gssencmode",
-        "requiressl",
-    ]
-    .into_iter()
-    .find(|k| *k == key)
-    .unwrap_or("connection parameter")
+    super::conninfo::TLS_KEYS
+        .iter()
+        .copied()
+        .find(|k| *k == key)
+        .unwrap_or("connection parameter")
 }
 
 fn protocol_versions(

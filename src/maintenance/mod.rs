@@ -431,6 +431,12 @@ impl Maintenance {
             };
             tokio::select! {
                 () = sleep_until(wake) => {}
+                // The database is back (after a restart or a failover): renew, or run for leader,
+                // and promote at once instead of when the timers come round.
+                () = self.promoter.db.reconnected() => {
+                    next_renew = Instant::now();
+                    next_promote = Instant::now();
+                }
                 () = shutdown.cancelled() => break,
             }
         }

@@ -355,6 +355,7 @@ impl Scheduler {
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
                 () = self.wake.notified() => {}
+                () = self.db.reconnected() => {}
                 () = shutdown.cancelled() => {}
             }
         }

@@ -91,10 +91,10 @@ async fn flush_until_recorded(inner: &Inner, batch: &mut Vec<Completion>) {
                 let delay = backoff.next_delay();
                 tracing::warn!(worker = %inner.id, error = %e, pending = batch.len(), retry_in = ?delay,
                     "recording completions failed; retrying");
-                // A reconnect elsewhere in the worker means the database is back: retry at once.
+                // Any connection that succeeds again means the database is back: retry at once.
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = inner.reconnected.notified() => {}
+                    () = inner.db.reconnected() => {}
                 }
             }
         }

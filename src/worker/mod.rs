@@ -205,7 +205,6 @@ impl WorkerBuilder {
                 config: self.config,
                 in_flight: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
-                reconnected: Notify::new(),
                 listening: Arc::new(AtomicBool::new(false)),
                 stats: Stats::default(),
                 window,
@@ -260,9 +259,6 @@ pub(crate) struct Inner {
     config: WorkerConfig,
     in_flight: Mutex<HashMap<i64, InFlight>>,
     wake: Notify,
-    /// The database answered again after a failure (the LISTEN connection is back, or a claim
-    /// worked): whoever waits out a backoff retries at once.
-    reconnected: Notify,
     listening: Arc<AtomicBool>,
     stats: Stats,
     /// Room for finished outcomes not yet recorded (`completion_window` permits).
@@ -347,10 +343,7 @@ impl Worker {
                 {
                     let inner = inner.clone();
                     move |event| match event {
-                        Event::Connected => {
-                            inner.wake.notify_one();
-                            inner.reconnected.notify_waiters();
-                        }
+                        Event::Connected => inner.wake.notify_one(),
                         Event::Notification { payload, .. } => {
                             if inner.config.queues.contains(&payload) {
                                 inner.wake.notify_one();
@@ -416,8 +409,8 @@ impl Worker {
         let inner = &self.inner;
         let slots = Arc::new(Semaphore::new(inner.config.concurrency));
         let lease_secs = inner.config.lease.as_secs_f64();
-        // A failed claim is retried no later than the next poll would have come, and at once when the
-        // LISTEN connection reconnects (or a notification arrives): the database is back.
+        // A failed claim is retried no later than the next poll would have come, and at once when any
+        // connection succeeds again or a notification arrives: the database is back.
         let mut backoff = Backoff::new(Duration::from_millis(50), inner.config.poll_interval);
         let mut failing = false;
         loop {
@@ -436,7 +429,6 @@ impl Worker {
                     backoff.reset();
                     if std::mem::take(&mut failing) {
                         tracing::info!(worker = %inner.id, "claiming again: the database is back");
-                        inner.reconnected.notify_waiters();
                     }
                     let got = claimed.len();
                     for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
@@ -478,6 +470,7 @@ impl Worker {
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = inner.wake.notified() => {}
+                        () = inner.db.reconnected() => {}
                         () = shutdown.cancelled() => return,
                     }
                 }

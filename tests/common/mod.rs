@@ -500,3 +500,163 @@ pub async fn private_cluster(
     db.pool().close();
     (cluster, url, dir)
 }
+
+/// A free TCP port on 127.0.0.1 (for a proxy, a pooler, or a port where nothing listens).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain connection to `url` driven in the background, or `None` while the server is down.
+pub async fn try_connect(url: &str) -> Option<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.ok()?;
+    tokio::spawn(connection);
+    Some(client)
+}
+
+/// A `pgtide` child process and the file its stderr goes to; killed if the test ends early.
+pub struct Process {
+    pub child: std::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Process {
+    /// Starts `pgtide` with `args`, logging at info level to `log`.
+    pub fn start(args: &[&str], log: std::path::PathBuf) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_pgtide"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    /// What it logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Stops a private cluster and removes the test's directories.
+pub async fn stop_cluster(cluster: EmbeddedPostgres, dirs: &[&std::path::Path]) {
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Asserts that every job of the `ledger` sql handler succeeded and left exactly one row in table
+/// `ledger`; returns how many attempts failed (were cut and retried) on the way.
+pub async fn assert_ledger_exactly_once(client: &tokio_postgres::Client, jobs: i64) -> i64 {
+    let count = |sql: &'static str| async move {
+        client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+    };
+    assert_eq!(count("select count(distinct n) from ledger").await, jobs);
+    assert_eq!(count("select count(*) from ledger").await, jobs);
+    assert_eq!(
+        count(
+            "select count(*) from pgtide.executions where handler = 'ledger' and status = 'succeeded'"
+        )
+        .await,
+        jobs
+    );
+    count("select count(*) from pgtide.executions where handler = 'ledger' and status = 'failed'")
+        .await
+}
+
+/// Asserts that every slot of the every-second cron task `task` from its first to its last fired
+/// exactly once; returns how many slots that is.
+pub async fn assert_every_second_fired_once(client: &tokio_postgres::Client, task: &str) -> i64 {
+    let row = client
+        .query_one(
+            "select count(*), count(distinct scheduled_for),
+                    coalesce((extract(epoch from max(scheduled_for) - min(scheduled_for)))::bigint + 1, 0)
+               from pgtide.executions e join pgtide.tasks t on t.id = e.task_id
+              where t.name = $1",
+            &[&task],
+        )
+        .await
+        .unwrap();
+    let (slots, distinct, span): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(slots, distinct, "a cron slot fired twice");
+    assert_eq!(distinct, span, "a cron slot is missing");
+    span
+}
+
+/// Creates table `ledger` and `jobs` jobs of the `ledger` sql handler that become due over
+/// `spread_secs` seconds from one second on (the crash and failover tests).
+pub async fn ledger_jobs(client: &tokio_postgres::Client, jobs: i64, spread_secs: i64) {
+    client
+        .batch_execute(&format!(
+            "create table ledger (n int not null);
+             insert into pgtide.executions (handler, payload, status, visible_at)
+             select 'ledger', jsonb_build_object('n', n), 'scheduled',
+                    now() + interval '1 s' + (n % ({spread_secs} * 10)) * interval '100 ms'
+               from generate_series(1, {jobs}) n;"
+        ))
+        .await
+        .unwrap();
+}
+
+/// A pgtide.toml in `dir` for the crash and failover tests: short leases and leader TTL, and the
+/// `ledger` sql handler, whose effect is exactly once.
+pub fn ledger_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("pgtide.toml");
+    std::fs::write(
+        &path,
+        r#"
+[worker]
+concurrency = 8
+lease = "5s"
+[maintenance]
+leader_ttl = "3s"
+rescue_interval = "1s"
+[handlers.ledger]
+kind = "sql"
+statement = "insert into ledger (n) values (($1->>'n')::int)"
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// When the server last logged "ready to accept connections" (after a start, a crash recovery or a
+/// promotion; a standby's "ready to accept read-only connections" does not count). Needs
+/// `log_timezone = UTC`.
+pub fn ready_at(log: &std::path::Path) -> chrono::DateTime<chrono::Utc> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("database system is ready to accept connections"))
+        .expect("the server logged that it is ready");
+    // log_line_prefix '%m [%p] ' with log_timezone = UTC: "2026-12-01 22:30:15.282 UTC [123] LOG: ..."
+    let stamp = chrono::NaiveDateTime::parse_from_str(&line[..23], "%Y-%m-%d %H:%M:%S%.3f")
+        .unwrap_or_else(|e| panic!("{e}: {line}"));
+    stamp.and_utc()
+}

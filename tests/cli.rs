@@ -242,3 +242,46 @@ async fn config_files_with_unknown_keys_missing_fields_or_bad_durations_fail_at_
         "a worker started"
     );
 }
+
+/// A worker that starts while its database is down waits for it with a warning per attempt (and
+/// stops cleanly on SIGTERM meanwhile); one whose database refuses it for good stops at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_waits_for_a_database_that_is_down_but_not_for_one_that_refuses_it() {
+    let down = format!(
+        "postgres://app:s3cret@127.0.0.1:{}/app",
+        common::free_port()
+    );
+    let log = std::env::temp_dir().join(format!("pgtide-cli-wait-{}.log", std::process::id()));
+    let mut waiting = common::Process::start(&["worker", "--database-url", &down], log.clone());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        waiting.child.try_wait().unwrap().is_none(),
+        "the worker exited instead of waiting:\n{}",
+        waiting.log_text()
+    );
+    let text = waiting.log_text();
+    assert!(
+        text.matches("database not available yet").count() >= 2,
+        "{text}"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(!text.contains("s3cret"), "the password leaked: {text}");
+    assert!(waiting.terminate(), "SIGTERM while waiting is a clean stop");
+    let _ = std::fs::remove_file(&log);
+
+    let t = test_db().await;
+    let missing = common::with_database(&t.url, "no_such_database");
+    let started = Instant::now();
+    let output = Command::new(BIN)
+        .args(["worker", "--database-url", &missing])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("database \"no_such_database\" does not exist"),
+        "{stderr}"
+    );
+}

@@ -218,3 +218,48 @@ async fn one_process_carries_on_across_a_failover_to_the_promoted_standby() {
     let keep = std::env::var_os("KEEP_FAILOVER_LOG").is_some();
     common::stop_cluster(standby, if keep { &[] } else { &dirs }).await;
 }
+
+/// A host that accepts TCP connections and then never answers (a half-dead server, a proxy with no
+/// backend) costs each connection `connect_timeout`, never a hang: the next host is tried, and a
+/// string with no other host fails with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_never_answers_is_skipped_after_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    // Accept and hold every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    let t = common::test_db().await;
+    let server = common::server_addr(&t.url);
+    let both = format!(
+        "postgres://postgres@127.0.0.1:{silent_port},{server}/{}?connect_timeout=1",
+        t.name
+    );
+    let started = Instant::now();
+    let db = pgtide::Database::connect(&both, 1).unwrap();
+    let one = scalar(&db.client().await.unwrap(), "select 1::int8").await;
+    assert_eq!(one, 1);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "the silent host cost {took:?}"
+    );
+
+    let alone = format!("postgres://postgres@127.0.0.1:{silent_port}/x?connect_timeout=1");
+    let started = Instant::now();
+    let e = pgtide::Database::connect(&alone, 1)
+        .unwrap()
+        .client()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        e,
+        format!("connecting to the database: 127.0.0.1:{silent_port} (TLS if offered): no answer within 1s")
+    );
+}

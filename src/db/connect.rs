@@ -196,7 +196,28 @@ impl Connector {
         for target in self.targets() {
             for &mode in attempts(self.tls.mode, &target.host) {
                 let config = target.config(&self.config, mode);
-                match config.connect(self.tls.connector.clone()).await {
+                let label = match mode {
+                    WireMode::Disable => "plain",
+                    WireMode::Prefer => "TLS if offered",
+                    _ => "TLS",
+                };
+                // libpq's connect_timeout bounds the whole attempt on one host; tokio-postgres's
+                // bounds only the TCP connect, so a server that accepts and then never answers
+                // would hold the connection (and a failover) forever.
+                let attempt = config.connect(self.tls.connector.clone());
+                let outcome = match tokio::time::timeout(self.attempt_timeout(), attempt).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        retryable = true;
+                        failures.push(format!(
+                            "{} ({label}): no answer within {}",
+                            target.name(),
+                            humantime::format_duration(self.attempt_timeout())
+                        ));
+                        break;
+                    }
+                };
+                match outcome {
                     Ok(connected) => {
                         if self
                             .failing
@@ -210,16 +231,7 @@ impl Connector {
                     Err(e) => {
                         let refused_by_server = e.as_db_error().is_some();
                         retryable |= self.is_transient(&e);
-                        failures.push(format!(
-                            "{} ({}): {}",
-                            target.name(),
-                            match mode {
-                                WireMode::Disable => "plain",
-                                WireMode::Prefer => "TLS if offered",
-                                _ => "TLS",
-                            },
-                            self.explain(&e)
-                        ));
+                        failures.push(format!("{} ({label}): {}", target.name(), self.explain(&e)));
                         last = Some(e);
                         // `allow` goes on to TLS only when the server refused plain text.
                         if !(mode == WireMode::Disable && refused_by_server) {
@@ -240,7 +252,18 @@ impl Connector {
             reason: summary,
             retryable,
         });
-        Err(last.expect("at least one target"))
+        match last {
+            Some(e) => Err(e),
+            None => Err(timeout_error().await),
+        }
+    }
+
+    /// How long one attempt on one host may take: the string's `connect_timeout` (default 10 s).
+    fn attempt_timeout(&self) -> std::time::Duration {
+        self.config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(std::time::Duration::from_secs(10))
     }
 
     /// Every host's reason from the last failed [`Connector::connect`].
@@ -304,6 +327,16 @@ impl Connector {
             );
         }
         text
+    }
+}
+
+/// An error for a connect whose every attempt timed out. tokio-postgres errors can only be made by
+/// tokio-postgres, and the pool's interface carries one, so this is the configuration error of an
+/// empty configuration; the reason the user sees is [`Connector::last_failure`]'s.
+async fn timeout_error() -> tokio_postgres::Error {
+    match Config::new().connect(tokio_postgres::NoTls).await {
+        Err(e) => e,
+        Ok(_) => unreachable!("a configuration without a host cannot connect"),
     }
 }
 

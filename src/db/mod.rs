@@ -150,7 +150,9 @@ impl DatabaseBuilder {
             .max_size(self.pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
+            // The connector bounds each host's attempt by connect_timeout itself; a pool-wide
+            // limit would cut a string with several hosts short.
+            .create_timeout(None)
             .build()
             .map_err(|e| match e {
                 deadpool_postgres::BuildError::NoRuntimeSpecified => {

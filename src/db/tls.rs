@@ -258,6 +258,19 @@ impl TlsSettings {
             ));
         }
 
+        if mode == SslMode::Disable {
+            // No TLS at all: certificate files are not read, as in libpq.
+            return Ok(Self::with_config(
+                mode,
+                ClientConfig::builder_with_provider(provider())
+                    .with_protocol_versions(versions)
+                    .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(Verifier::Nothing(provider())))
+                    .with_no_client_auth(),
+            ));
+        }
+
         let client_auth = if given("sslcertmode").as_deref() == Some("disable") {
             None
         } else {
@@ -821,6 +834,19 @@ mod tests {
             &no_defaults(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn disable_reads_no_certificate_file() {
+        let s = TlsSettings::from_params(
+            &params(&[
+                ("sslmode", "disable"),
+                ("sslrootcert", "/nonexistent/ca.pem"),
+            ]),
+            &no_defaults(),
+        )
+        .unwrap();
+        assert_eq!(s.mode, SslMode::Disable);
     }
 
     #[test]

@@ -133,8 +133,20 @@ impl DatabaseBuilder {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        // Detect half-open TCP connections (a vanished host, a dropped NAT entry) at the OS level too.
+        // Detect half-open TCP connections (a vanished host, a dropped NAT entry, the old primary of
+        // a failover whose machine is gone) at the OS level too: an idle connection after 30 s plus
+        // three unanswered probes 10 s apart, a busy one once its data goes unacknowledged for 30 s
+        // (the kernel would otherwise retransmit for about 15 minutes).
         config.keepalives_idle(Duration::from_secs(30));
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(Duration::from_secs(10));
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(3);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
         let connector = Arc::new(
             connect::Connector::new(config.clone(), tls)
                 .map_err(|expected| Error::invalid("database_url", redact(&self.url), expected))?,

@@ -1,7 +1,8 @@
 //! TLS against a server that accepts TLS only (`hostssl ... trust`, `hostnossl ... reject`), with
 //! certificates made here: every `sslmode` as libpq means it, root certificates, host names and IP
 //! addresses, client certificates under `cert` authentication, SCRAM channel binding, clear errors
-//! for bad settings before anything starts, and a whole `pgtide run` over `verify-full`.
+//! for bad settings before anything starts, and a whole `pgtide run` (with its CLI, HTTP API,
+//! pooler-mode worker and `pgtide bench`) over `verify-full`.
 
 mod common;
 
@@ -32,7 +33,10 @@ async fn session(url: &str) -> Result<(bool, String), String> {
 async fn refused(url: &str) -> String {
     match session(url).await {
         Ok(s) => panic!("{url} connected ({s:?}) but must be refused"),
-        Err(e) => e,
+        Err(e) => {
+            println!("refused as expected: {e}");
+            e
+        }
     }
 }
 
@@ -82,7 +86,7 @@ async fn every_sslmode_behaves_as_in_libpq_against_a_tls_only_server() {
     // ... and so is an address the certificate does not name (it names DNS:localhost only).
     let e = refused(&full("127.0.0.1", &ca)).await;
     assert!(
-        e.contains("not valid for host name \"127.0.0.1\"") && e.contains("localhost"),
+        e.contains("not valid for host name \"127.0.0.1\" (it names localhost)"),
         "{e}"
     );
 
@@ -470,6 +474,30 @@ statement = "insert into ledger (n) values (($1->>'n')::int)"
         "no LISTEN backend among {names:?}"
     );
     assert!(rows.len() >= 4, "{names:?}");
+
+    // pgtide bench over the same verify-full URL (its scratch database, its worker process).
+    let json = dir.join("bench.json");
+    let bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--database-url",
+            &url,
+            "--only",
+            "throughput,latency",
+        ])
+        .args(["--jobs", "500", "--latency-jobs", "20", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["throughput"]["drain_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(report["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
 
     for child in [&mut run, &mut pooled] {
         nix::sys::signal::kill(

@@ -373,7 +373,11 @@ impl TlsSettings {
                     if presented.is_empty() {
                         "no names".to_string()
                     } else {
-                        presented.join(", ")
+                        presented
+                            .iter()
+                            .map(|name| presented_name(name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 ),
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
@@ -391,6 +395,15 @@ impl TlsSettings {
             other => format!("TLS handshake failed: {other}"),
         })
     }
+}
+
+/// A name from a certificate as webpki reports it (`DnsName("db.internal")`), as a person writes it.
+fn presented_name(name: &str) -> &str {
+    ["DnsName(\"", "IpAddress(", "DnsName(", "IpAddr("]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix))
+        .map(|rest| rest.trim_end_matches(')').trim_end_matches('"'))
+        .unwrap_or(name)
 }
 
 fn server_name(name: &ServerName<'_>) -> String {
@@ -834,6 +847,12 @@ mod tests {
             &no_defaults(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn certificate_names_read_as_written() {
+        assert_eq!(presented_name("DnsName(\"db.internal\")"), "db.internal");
+        assert_eq!(presented_name("db.internal"), "db.internal");
     }
 
     #[test]

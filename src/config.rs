@@ -139,7 +139,7 @@ pub enum HandlerConfig {
 }
 
 /// `kind = "shell"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShellConfig {
     /// argv: the program and its arguments. Never run through a shell.
@@ -150,6 +150,15 @@ pub struct ShellConfig {
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Variables of the worker's own environment to pass on, besides the minimal set (`PATH`,
+    /// `HOME`, `LANG`, `LC_*`, `TZ`, `TMPDIR`). Everything else the worker has (`DATABASE_URL`,
+    /// `PGTIDE_API_TOKEN`, cloud credentials) stays out of the command's environment.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Pass the worker's whole environment on (secrets included): opt in only for a command that
+    /// needs it and that you trust with them.
+    #[serde(default)]
+    pub inherit_env: bool,
     /// Working directory.
     pub cwd: Option<PathBuf>,
 }
@@ -302,6 +311,16 @@ impl Config {
                     if shell.timeout == Some(Duration::ZERO) {
                         return Err((key("timeout"), "0s: expected a duration > 0".into()));
                     }
+                    if let Some(bad) = shell
+                        .pass_env
+                        .iter()
+                        .find(|v| v.is_empty() || v.contains('=') || v.contains('\0'))
+                    {
+                        return Err((
+                            key("pass_env"),
+                            format!("{bad:?}: expected environment variable names"),
+                        ));
+                    }
                 }
                 HandlerConfig::Http(http) => {
                     http.url = interpolate(&http.url, env).map_err(|r| (key("url"), r))?;
@@ -447,5 +466,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("ftp"), "{err}");
+        let err = Config::parse(
+            "[handlers.x]\nkind = \"shell\"\ncommand = [\"a\"]\npass_env = [\"A=B\"]\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("handlers.x.pass_env") && err.contains("\"A=B\""),
+            "{err}"
+        );
     }
 }

@@ -31,7 +31,7 @@ fn shell(command: &[&str]) -> Arc<ShellHandler> {
         command: command.iter().map(|s| s.to_string()).collect(),
         timeout: None,
         env: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
-        cwd: None,
+        ..Default::default()
     }))
 }
 
@@ -432,4 +432,119 @@ async fn a_shell_payload_is_data_never_a_command() {
         );
     }
     assert!(!pwned.exists(), "a payload was executed: /tmp/pwned exists");
+}
+
+/// Through the binary, as an operator runs it: a shell command's environment holds no secret of the
+/// worker's (`DATABASE_URL` with its password, `PGTIDE_API_TOKEN`, anything else), only the minimal
+/// set, its own `env`, `pass_env` and the job variables; `inherit_env = true` opts into everything.
+/// A 1,000,000-byte payload, over Linux's 128 KiB limit for one environment string, arrives whole
+/// on stdin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_command_gets_no_secret_of_the_workers_and_the_whole_payload_on_stdin() {
+    let t = test_db().await;
+    let config = std::env::temp_dir().join(format!("pgtide-shell-env-{}.toml", t.name));
+    std::fs::write(
+        &config,
+        r#"
+[handlers.minimal]
+kind = "shell"
+command = ["env"]
+env = { GREETING = "hi" }
+[handlers.passing]
+kind = "shell"
+command = ["sh", "-c", "echo \"region=$AWS_REGION token=$PGTIDE_API_TOKEN\""]
+pass_env = ["AWS_REGION"]
+[handlers.everything]
+kind = "shell"
+command = ["sh", "-c", "echo \"token=$PGTIDE_API_TOKEN\""]
+inherit_env = true
+[handlers.count]
+kind = "shell"
+command = ["sh", "-c", "printf '%s ' \"${PGTIDE_PAYLOAD:-unset}\" | head -c 10; wc -c"]
+"#,
+    )
+    .unwrap();
+    // A 1,000,000-byte payload: {"blob":"xxx..."}.
+    let blob = "x".repeat(1_000_000 - r#"{"blob":""}"#.len());
+    let jobs = [
+        NewJob::new("minimal").idempotency_key("minimal"),
+        NewJob::new("passing").idempotency_key("passing"),
+        NewJob::new("everything").idempotency_key("everything"),
+        NewJob::new("count")
+            .payload(json!({ "blob": blob }))
+            .idempotency_key("count"),
+    ];
+    pgtide::enqueue_many(&t, &jobs).await.unwrap();
+    let with_password = common::with_user(&t.url, "postgres", "s3cret-db-password");
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_pgtide"))
+        .args(["worker", "--config"])
+        .arg(&config)
+        .env("DATABASE_URL", &with_password)
+        .env("PGTIDE_API_TOKEN", "s3cret-api-token")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_SECRET_ACCESS_KEY", "s3cret-aws-key")
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the four jobs", || async {
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'succeeded'",
+        )
+        .await
+            == 4
+    })
+    .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+
+    let result = |key: &'static str| {
+        let t = &t;
+        async move {
+            let f = finished(t, key).await;
+            assert_eq!(f.status, "succeeded", "{key}: {:?}", f.error);
+            f.result.expect("a result")
+        }
+    };
+    let minimal = result("minimal").await;
+    let minimal = minimal.as_str().expect("env's output");
+    for expected in [
+        "PATH=",
+        "TZ=UTC",
+        "LC_ALL=C",
+        "GREETING=hi",
+        "PGTIDE_EXECUTION_ID=",
+        "PGTIDE_IDEMPOTENCY_KEY=minimal",
+        "PGTIDE_PAYLOAD={}",
+    ] {
+        assert!(minimal.contains(expected), "{expected} missing:\n{minimal}");
+    }
+    for secret in [
+        "s3cret",
+        "DATABASE_URL",
+        "PGTIDE_API_TOKEN",
+        "AWS_",
+        "CARGO",
+    ] {
+        assert!(!minimal.contains(secret), "{secret} leaked:\n{minimal}");
+    }
+    assert_eq!(
+        result("passing").await,
+        json!("region=eu-west-1 token="),
+        "pass_env passes what it names and nothing else"
+    );
+    assert_eq!(result("everything").await, json!("token=s3cret-api-token"));
+    // The payload is not in the environment (too long), and stdin carries all of it.
+    assert_eq!(result("count").await, json!("unset 1000000"));
+    let attempt: i32 = common::one(
+        &t,
+        "select attempt from pgtide.executions where idempotency_key = 'count'",
+        &[],
+    )
+    .await;
+    assert_eq!(attempt, 1);
+    let _ = std::fs::remove_file(&config);
 }

@@ -124,9 +124,7 @@ pub(crate) async fn run(url: &str) -> Result<(), pgtide::Error> {
         "echo",
         Arc::new(ShellHandler::new(ShellConfig {
             command: vec!["cat".into()],
-            timeout: None,
-            env: Default::default(),
-            cwd: None,
+            ..Default::default()
         })),
         None,
     );

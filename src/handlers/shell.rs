@@ -1,5 +1,16 @@
 //! The `shell` handler: runs a configured program with arguments (argv, never through a shell), with
-//! the payload JSON on stdin and in `PGTIDE_PAYLOAD`.
+//! the payload JSON on stdin (always, whole) and in `PGTIDE_PAYLOAD` (up to [`PAYLOAD_ENV_MAX`]).
+//!
+//! The command gets a minimal environment, not the worker's: `PATH`, `HOME`, `LANG`, `LC_*`, `TZ`
+//! and `TMPDIR` where the worker has them, the variables named in `pass_env`, the handler's own `env`
+//! table, and the `PGTIDE_*` job variables. The worker's environment holds the database URL, the API
+//! token and whatever else its host gives it; a command that printed its environment would otherwise
+//! put them in its execution's `result`, where every operator reads it. `inherit_env = true` passes
+//! everything on, for a command trusted with it.
+//!
+//! Linux refuses a single environment string over 128 KiB, so a larger payload in `PGTIDE_PAYLOAD`
+//! would make every spawn fail. The payload therefore goes into the environment only up to 64 KiB;
+//! `PGTIDE_PAYLOAD_BYTES` always says how long it is, and stdin always carries all of it.
 //!
 //! The program runs in a process group of its own. When the attempt ends for any reason (normal exit,
 //! timeout, lost lease, worker shutdown) the whole group is killed, so no grandchild outlives its job.
@@ -27,6 +38,23 @@ impl ShellHandler {
     pub fn new(config: ShellConfig) -> Self {
         Self { config }
     }
+}
+
+/// The longest payload also given in `PGTIDE_PAYLOAD` (64 KiB); a longer one is on stdin only.
+pub const PAYLOAD_ENV_MAX: usize = 64 * 1024;
+
+/// The variables of the worker's environment a command gets without `inherit_env`: the minimal set
+/// every program expects, and the ones its handler names in `pass_env`.
+fn passed_env(pass_env: &[String]) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    const MINIMAL: &[&str] = &["PATH", "HOME", "LANG", "TZ", "TMPDIR"];
+    std::env::vars_os()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            MINIMAL.contains(&name.as_ref())
+                || name.starts_with("LC_")
+                || pass_env.iter().any(|p| *p == name)
+        })
+        .collect()
 }
 
 /// Kills a process group when dropped: the attempt is over, whatever ended it.
@@ -63,10 +91,18 @@ impl Handler for ShellHandler {
             .ok_or_else(|| HandlerError::permanent("shell handler has an empty command"))?;
         let payload = job.payload.to_string();
         let mut command = tokio::process::Command::new(program);
+        if !self.config.inherit_env {
+            command.env_clear().envs(passed_env(&self.config.pass_env));
+        }
+        if payload.len() <= PAYLOAD_ENV_MAX {
+            command.env("PGTIDE_PAYLOAD", &payload);
+        } else {
+            command.env_remove("PGTIDE_PAYLOAD");
+        }
         command
             .args(args)
             .envs(&self.config.env)
-            .env("PGTIDE_PAYLOAD", &payload)
+            .env("PGTIDE_PAYLOAD_BYTES", payload.len().to_string())
             .env("PGTIDE_EXECUTION_ID", job.id.to_string())
             .env("PGTIDE_ATTEMPT", job.attempt.to_string())
             .env("PGTIDE_HANDLER", &job.handler)

@@ -1,8 +1,8 @@
 //! `pgtide.toml`: every key optional, unknown keys rejected, and each error names the file, the key
 //! and the reason. Command-line flags override the file (the CLI applies them after loading).
 //!
-//! Handler strings may reference environment variables as `${NAME}` (in `url` and `headers`), so
-//! secrets stay out of the file. A reference to an unset variable is an error at startup, not an
+//! `database_url` and handler strings (`url`, `headers`) may reference environment variables as
+//! `${NAME}`, so secrets stay out of the file. A reference to an unset variable is an error at startup, not an
 //! empty header at 3 a.m.
 
 use std::{
@@ -52,7 +52,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Connection string; `--database-url` and `DATABASE_URL` override it.
+    /// Connection string; `--database-url` and `DATABASE_URL` override it. `${VAR}` is
+    /// interpolated, so a password can stay in the environment.
     pub database_url: Option<String>,
     /// `[worker]`.
     #[serde(default)]
@@ -88,7 +89,8 @@ pub struct WorkerSettings {
     /// Fallback poll when no notification arrives (default 1 s).
     #[serde(default, with = "humantime_serde")]
     pub poll_interval: Option<Duration>,
-    /// Keep a LISTEN connection (default true); `false` is poll-only, like `--no-listen`.
+    /// `false` is poll-only mode, exactly like `--no-listen`: no LISTEN connection for the worker or
+    /// the scheduler, and statements fit for a transaction pooler (default true).
     pub listen: Option<bool>,
     /// Ping a quiet LISTEN connection after this long (default 15 s).
     #[serde(default, with = "humantime_serde")]
@@ -234,6 +236,16 @@ impl Config {
         &mut self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), (String, String)> {
+        if let Some(url) = &self.database_url {
+            // An error must not show the password the string may hold.
+            let interpolated = interpolate(url, env).map_err(|r| {
+                (
+                    "database_url".to_string(),
+                    r.replace(url.as_str(), &crate::db::redact(url)),
+                )
+            })?;
+            self.database_url = Some(interpolated);
+        }
         let w = &self.worker;
         if let Some(queues) = &w.queues {
             if queues.is_empty() || queues.iter().any(|q| q.trim().is_empty()) {

@@ -285,3 +285,146 @@ async fn a_worker_waits_for_a_database_that_is_down_but_not_for_one_that_refuses
         "{stderr}"
     );
 }
+
+/// The LISTEN backends of database `name` (the worker's and the scheduler's notification
+/// connections).
+async fn listen_backends(t: &common::TestDb) -> i64 {
+    scalar(
+        t,
+        &format!(
+            "select count(*) from pg_stat_activity where datname = '{}' and query ilike 'listen%'",
+            t.name
+        ),
+    )
+    .await
+}
+
+/// Operators' conventions, through the binary: boolean variables take 1/0, true/false and yes/no;
+/// `[worker] listen = false` is poll-only mode for the whole process, like --no-listen; every runtime
+/// flag has a variable; `database_url` in the file takes `${VAR}`; `--log-format json` writes one
+/// JSON object per line, and text logs carry no colour codes when stderr is not a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_come_from_the_environment_and_the_file_means_what_the_flag_means() {
+    let t = test_db().await;
+    let dir = std::env::temp_dir().join(format!("pgtide-cli-env-{}", t.name));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Booleans in every spelling: the listening worker has a LISTEN backend, the others none.
+    for (value, listens) in [("0", true), ("1", false), ("yes", false), ("false", true)] {
+        let mut worker = common::Process::start_with_env(
+            &["worker", "--database-url", &t.url, "--no-maintenance"],
+            &[("PGTIDE_NO_LISTEN", value)],
+            dir.join(format!("no-listen-{value}.log")),
+        );
+        wait_until(Duration::from_secs(10), "the worker registered", || async {
+            scalar(&t, "select count(*) from pgtide.workers").await >= 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            listen_backends(&t).await > 0,
+            listens,
+            "PGTIDE_NO_LISTEN={value}"
+        );
+        assert!(worker.terminate());
+        wait_until(Duration::from_secs(10), "the worker gone", || async {
+            scalar(&t, "select count(*) from pgtide.workers").await == 0
+        })
+        .await;
+    }
+
+    // `[worker] listen = false`, the runtime variables, and ${VAR} in database_url.
+    let config = dir.join("pgtide.toml");
+    std::fs::write(
+        &config,
+        "database_url = \"${PGTIDE_TEST_URL}\"\n[worker]\nlisten = false\n",
+    )
+    .unwrap();
+    let log = dir.join("run.log");
+    let mut run = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("DATABASE_URL")
+        .env("PGTIDE_TEST_URL", &t.url)
+        .env("PGTIDE_QUEUES", "mail,reports")
+        .env("PGTIDE_CONCURRENCY", "3")
+        .env("PGTIDE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the worker registered", || async {
+        scalar(&t, "select count(*) from pgtide.workers").await == 1
+    })
+    .await;
+    let (queues, concurrency): (Vec<String>, i32) = {
+        let row = t
+            .client()
+            .await
+            .unwrap()
+            .query_one("select queues, concurrency from pgtide.workers", &[])
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(queues, vec!["mail".to_string(), "reports".to_string()]);
+    assert_eq!(concurrency, 3);
+    let id = pgtide::enqueue(&t, &NewJob::new("noop").queue("mail"))
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the job done by polling",
+        || async { common::status_of(&t, id).await == "succeeded" },
+    )
+    .await;
+    assert_eq!(
+        listen_backends(&t).await,
+        0,
+        "listen = false left a LISTEN connection (worker or scheduler)"
+    );
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(run.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines = 0;
+    for line in text.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(event.get(key).is_some(), "no {key} in {line}");
+        }
+        lines += 1;
+    }
+    assert!(
+        text.contains("\"message\":\"worker started\"") && text.contains("\"concurrency\":3"),
+        "{text}"
+    );
+    assert!(lines >= 3, "{text}");
+
+    // Text logs to a file: no ANSI colour codes.
+    let plain = dir.join("plain.log");
+    let worker_log = {
+        let mut worker = Command::new(BIN)
+            .args(["worker", "--database-url", &t.url])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&plain).unwrap())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(worker.id() as i32),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+        worker.wait().unwrap();
+        std::fs::read_to_string(&plain).unwrap()
+    };
+    assert!(worker_log.contains("worker started"), "{worker_log}");
+    assert!(
+        !worker_log.contains('\u{1b}'),
+        "ANSI codes in a file: {worker_log:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,7 +11,7 @@ mod when;
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{builder::BoolishValueParser, ArgAction, Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use pgtide::{
@@ -30,11 +30,25 @@ pub struct Cli {
     #[arg(long, env = "PGTIDE_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// The database URL is a transaction pooler (PgBouncer, pool_mode = transaction): poll instead of
-    /// LISTEN and keep no session state. Run `pgtide migrate` on a direct URL first.
-    #[arg(long, env = "PGTIDE_NO_LISTEN", global = true)]
+    /// LISTEN and keep no session state. Run `pgtide migrate` on a direct URL first. The same as
+    /// `[worker] listen = false`.
+    #[arg(long, env = "PGTIDE_NO_LISTEN", global = true, action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
     no_listen: bool,
+    /// Log lines as text (coloured on a terminal) or as one JSON object per line.
+    #[arg(long, env = "PGTIDE_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and the event's fields.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,22 +93,23 @@ enum Command {
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct WorkerArgs {
     /// Queues to claim from, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, env = "PGTIDE_QUEUES", value_delimiter = ',')]
     queues: Option<Vec<String>>,
     /// Jobs run at once.
-    #[arg(long)]
+    #[arg(long, env = "PGTIDE_CONCURRENCY")]
     concurrency: Option<usize>,
     /// How long a stopping worker waits for held jobs (e.g. 30s, 2m).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PGTIDE_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     shutdown_grace: Option<Duration>,
     /// Lease per claimed job, extended by heartbeats (e.g. 30s).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PGTIDE_LEASE", value_parser = humantime::parse_duration)]
     lease: Option<Duration>,
     /// Don't take part in the maintenance leader election (promoter, rescuer, pruner).
-    #[arg(long)]
+    #[arg(long, env = "PGTIDE_NO_MAINTENANCE", action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
     no_maintenance: bool,
     /// Serve the HTTP API, /metrics and /healthz on this address (e.g. 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, env = "PGTIDE_HTTP", value_name = "ADDR")]
     http: Option<std::net::SocketAddr>,
     /// Bearer token the HTTP API requires; needed to listen on a non-loopback address.
     #[arg(long, env = "PGTIDE_API_TOKEN", hide_env_values = true)]
@@ -120,7 +135,9 @@ impl Cli {
             .database_url
             .clone()
             .or_else(|| config.database_url.clone());
-        let no_listen = self.no_listen;
+        // `[worker] listen = false` means what --no-listen means: poll-only mode for transaction
+        // poolers, for every part of the process (worker, scheduler, admin statements).
+        let no_listen = self.no_listen || config.worker.listen == Some(false);
         match self.command {
             Command::Migrate => {
                 let db = serve::database(&require_url(url)?, 2, None, no_listen)?;

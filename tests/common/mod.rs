@@ -526,8 +526,14 @@ pub struct Process {
 impl Process {
     /// Starts `pgtide` with `args`, logging at info level to `log`.
     pub fn start(args: &[&str], log: std::path::PathBuf) -> Self {
+        Self::start_with_env(args, &[], log)
+    }
+
+    /// Like [`Process::start`], with `env` added to the child's environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)], log: std::path::PathBuf) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_pgtide"))
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

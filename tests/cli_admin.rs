@@ -249,6 +249,12 @@ async fn task_subcommands_manage_tasks_through_the_sql_functions() {
     assert!(e.contains("invalid timezone 'Mars/Base'"), "{e}");
     let e = fails(&t, &["task", "add", "bad", "noop", "--cron", "* *"]).await;
     assert!(e.contains("invalid cron '* *'"), "{e}");
+    // A field out of range: named, with what it holds and what it accepts, on one line.
+    let e = fails(&t, &["task", "add", "bad", "noop", "--cron", "61 * * * *"]).await;
+    assert!(
+        e.contains("invalid cron '61 * * * *': expected the minute field to be valid: it must be 0-59, but it is \"61\""),
+        "{e}"
+    );
     let e = fails(&t, &["task", "add", "bad", "noop", "--every", "soon"]).await;
     assert!(e.contains("soon"), "{e}");
     let e = fails(&t, &["task", "add", "bad", "noop", "--at", "tomorrow"]).await;

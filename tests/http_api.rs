@@ -234,6 +234,14 @@ async fn task_routes_refuse_bad_input_with_json_errors_and_write_nothing() {
         StatusCode::BAD_REQUEST,
         Some("cron"),
     );
+    let out_of_range = post(json!({"name": "r", "handler": "noop", "cron": "61 * * * *"})).await;
+    assert_error(&out_of_range, StatusCode::BAD_REQUEST, Some("cron"));
+    let message = out_of_range.1["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the minute field to be valid: it must be 0-59, but it is \"61\"")
+            && !message.contains('\n'),
+        "{message}"
+    );
     assert_error(
         &post(json!({"name": "r", "handler": "noop", "every": "soon"})).await,
         StatusCode::BAD_REQUEST,

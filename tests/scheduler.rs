@@ -75,6 +75,15 @@ async fn create_task_refuses_what_sql_can_check() {
         ("select pgtide.create_task('x', 'report', cron => '30 2 * *')", "invalid cron '30 2 * *': expected 5 fields"),
         ("select pgtide.create_task('x', 'report', cron => '30 2 * * * * *')", "got 7 field(s)"),
         ("select pgtide.create_task('x', 'report', cron => '30 2 * * ; drop')", "invalid cron"),
+        ("select pgtide.create_task('x', 'report', cron => '61 * * * *')", "pgtide.create_task: invalid cron '61 * * * *': expected the minute field to be valid: it must be 0-59, but it is \"61\" (a field is a number, *, a list 1,15, a range 1-5 or a step */15)"),
+        ("select pgtide.create_task('x', 'report', cron => '0 24 * * *')", "the hour field to be valid: it must be 0-23, but it is \"24\""),
+        ("select pgtide.create_task('x', 'report', cron => '0 0 32 * *')", "the day-of-month field to be valid: it must be 1-31, but it is \"32\""),
+        ("select pgtide.create_task('x', 'report', cron => '0 0 * 13 *')", "the month field to be valid: it must be 1-12 or a name jan-dec, but it is \"13\""),
+        ("select pgtide.create_task('x', 'report', cron => '0 0 * * 8')", "the day-of-week field to be valid: it must be 0-7 (0 and 7 are Sunday) or a name sun-sat, but it is \"8\""),
+        ("select pgtide.create_task('x', 'report', cron => '60 0 0 * * *')", "the second field to be valid: it must be 0-59, but it is \"60\""),
+        ("select pgtide.create_task('x', 'report', cron => '*/0 * * * *')", "the minute field to be valid: it must have a step of 1 or more after /"),
+        ("select pgtide.create_task('x', 'report', cron => '0 5-1 * * *')", "it must have ranges that run upwards (5-1 runs down)"),
+        ("select pgtide.create_task('x', 'report', cron => '0 0 L * *')", "no L, W or #"),
         ("select pgtide.create_task('x', 'report', cron => '* * * * *', timezone => 'Mars/Olympus')", "invalid timezone 'Mars/Olympus'"),
         ("select pgtide.create_task('x', 'report', every => interval '0')", "invalid every '00:00:00': expected a positive interval"),
         ("select pgtide.create_task('x', 'report', every => interval '-5 minutes')", "invalid every"),
@@ -400,7 +409,14 @@ async fn unparsable_tasks_become_invalid_and_never_block_the_others() {
         .as_deref()
         .unwrap()
         .starts_with("invalid timezone \"Mars/Olympus\" for task \"bad-zone\""));
-    assert!(rows[2].2.as_deref().unwrap().contains("not a weekday"));
+    assert_eq!(
+        rows[2].2.as_deref(),
+        Some(
+            "invalid cron \"0 0 * * 9\" for task \"bad-weekday\": the day-of-week field must be 0-7 \
+             (0 and 7 are Sunday) or a name sun-sat, but it is \"9\" (a field is a number, *, a list \
+             1,15, a range 1-5 or a step */15)"
+        )
+    );
     assert_eq!(
         (rows[3].0.as_str(), rows[3].1.as_str(), rows[3].2.as_deref()),
         ("good", "active", None)

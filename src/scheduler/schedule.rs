@@ -90,6 +90,20 @@ impl FromStr for Cron {
             }
         };
         let [minute, hour, dom, month, dow] = [rest[0], rest[1], rest[2], rest[3], rest[4]];
+        if fields.len() == 6 {
+            fields::SECOND.check(seconds).map_err(error)?;
+        }
+        for (field, text) in [
+            (&fields::MINUTE, minute),
+            (&fields::HOUR, hour),
+            (&fields::DAY, dom),
+            (&fields::MONTH, month),
+        ] {
+            // Quartz's L, W and # get their own message below.
+            if !text.contains(['L', 'W', '#']) {
+                field.check(text).map_err(error)?;
+            }
+        }
         // Quartz extensions (L, W, #) have no crontab meaning; refuse them clearly.
         let quartz = |token: &str| {
             token.contains('#')
@@ -107,8 +121,12 @@ impl FromStr for Cron {
                 "{token:?} uses L, W or #, which crontab syntax does not have"
             )));
         }
-        let weekdays = normalize_weekdays(dow)
-            .map_err(|reason| error(format!("day-of-week field {dow:?}: {reason}")))?;
+        let weekdays = normalize_weekdays(dow).map_err(|reason| {
+            error(format!(
+                "the day-of-week field {reason}, but it is {dow:?} (a field is a number, *, a list \
+                 1,15, a range 1-5 or a step */15)"
+            ))
+        })?;
         let restricted = |field: &str| !(field.starts_with('*') || field.starts_with('?'));
         let variants: Vec<(&str, String)> = if restricted(dom) && restricted(dow) {
             vec![(dom, "*".to_string()), ("*", weekdays)]
@@ -159,9 +177,7 @@ fn normalize_weekdays(field: &str) -> Result<String, String> {
         }
         match token.parse::<u32>() {
             Ok(n) if n <= 7 => Ok(n),
-            _ => Err(format!(
-                "{token:?} is not a weekday (0-7, with 0 and 7 Sunday, or a name)"
-            )),
+            _ => Err("must be 0-7 (0 and 7 are Sunday) or a name sun-sat".to_string()),
         }
     };
     let mut days = [false; 7];
@@ -169,7 +185,7 @@ fn normalize_weekdays(field: &str) -> Result<String, String> {
         let (range, step) = match part.split_once('/') {
             Some((range, step)) => match step.parse::<u32>() {
                 Ok(step) if step > 0 => (range, step),
-                _ => return Err(format!("bad step in {part:?}")),
+                _ => return Err("must have a step of 1 or more after /".to_string()),
             },
             None => (part, 1),
         };
@@ -181,7 +197,9 @@ fn normalize_weekdays(field: &str) -> Result<String, String> {
             None => (day(range)?, day(range)?),
         };
         if first > last {
-            return Err(format!("range {range:?} runs backwards"));
+            return Err(format!(
+                "must have ranges that run upwards ({range} runs down)"
+            ));
         }
         for d in (first..=last).step_by(step as usize) {
             days[(d % 7) as usize] = true;
@@ -376,5 +394,6 @@ impl Schedule {
     }
 }
 
+mod fields;
 #[cfg(test)]
 mod tests;

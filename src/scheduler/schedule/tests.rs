@@ -120,18 +120,34 @@ fn bad_expressions_name_the_problem() {
         ("30 2 * *", "got 4"),
         ("1 2 3 4 5 6 7", "got 7"),
         ("@fortnightly", "an alias of"),
-        ("61 * * * *", "a valid cron expression"),
-        ("0 0 * * 8", "not a weekday"),
+        (
+            "61 * * * *",
+            "the minute field must be 0-59, but it is \"61\"",
+        ),
+        ("0 0 * * 8", "the day-of-week field must be 0-7"),
         ("0 0 L * *", "L, W or #"),
         ("0 0 * * 5#2", "L, W or #"),
         ("0 0 30 2 *", "matches some date"),
-        ("x y z a b", "not a weekday"),
-        ("x y z a *", "a valid cron expression"),
+        (
+            "x y z a b",
+            "the minute field must be 0-59, but it is \"x\"",
+        ),
+        ("0 x z a *", "the hour field must be 0-23, but it is \"x\""),
+        (
+            "0 0 0 * *",
+            "the day-of-month field must be 1-31, but it is \"0\"",
+        ),
+        (
+            "0 0 * 13 *",
+            "the month field must be 1-12 or a name jan-dec",
+        ),
+        ("60 0 0 * * *", "the second field must be 0-59"),
     ] {
         let err = cron.parse::<Cron>().unwrap_err();
         assert_eq!(err.field, "cron");
         assert_eq!(err.value, cron);
         assert!(err.to_string().contains(needle), "{cron}: {err}");
+        assert_eq!(err.to_string().lines().count(), 1, "{cron}: {err}");
     }
     let err = Schedule::from_columns(Some("* * * * *"), None, None, "Mars/Olympus").unwrap_err();
     assert_eq!(

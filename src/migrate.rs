@@ -45,6 +45,9 @@ pub async fn migrate(db: &Database) -> Result<MigrationReport> {
             applied: Vec::new(),
         });
     }
+    if let Some(newer) = applied.filter(|&v| v > latest_version()) {
+        return Err(newer_schema(newer));
+    }
     if db.is_pooler() {
         // The migration lock is a session advisory lock, which a transaction pooler cannot hold.
         return Err(crate::Error::invalid(
@@ -102,6 +105,81 @@ pub async fn applied_version(db: &Database) -> Result<Option<i32>> {
         .query_one(&client, sql::SCHEMA_VERSION, &[])
         .await?
         .get("version"))
+}
+
+/// Checks, without changing anything, that the database's schema is exactly the one this binary was
+/// built for: what a process started with `--no-migrate` does, so that `pgtide migrate` stays the
+/// one step that changes the schema.
+///
+/// # Errors
+/// [`crate::Error::Invalid`] naming the schema version: older than this binary's (run `pgtide
+/// migrate` first), or newer (this binary is older than the schema: upgrade it).
+pub async fn check_current(db: &Database) -> Result<()> {
+    let latest = latest_version();
+    match applied_version(db).await? {
+        Some(v) if v == latest => Ok(()),
+        Some(v) if v > latest => Err(newer_schema(v)),
+        applied => Err(crate::Error::invalid(
+            "schema version",
+            applied.map_or_else(|| "none".to_string(), |v| v.to_string()),
+            format!(
+                "version {latest}, which this pgtide needs: run `pgtide migrate` first (this process \
+                 does not migrate: --no-migrate)"
+            ),
+        )),
+    }
+}
+
+fn newer_schema(applied: i32) -> crate::Error {
+    crate::Error::invalid(
+        "schema version",
+        applied,
+        format!(
+            "at most version {}, the newest this pgtide knows: a newer pgtide migrated this \
+             database, so upgrade this binary (migrate first, then roll the workers)",
+            latest_version()
+        ),
+    )
+}
+
+/// The SQL `pgtide migrate` would run on `db`, for teams that apply migrations with their own tool:
+/// each pending migration in a transaction of its own, with the row of refinery's history table that
+/// marks it applied (so pgtide then finds the schema current).
+///
+/// # Errors
+/// [`crate::Error::Db`] or [`crate::Error::Connect`] when the database cannot be read;
+/// [`crate::Error::Invalid`] when its schema is newer than this binary.
+pub async fn pending_sql(db: &Database) -> Result<String> {
+    let applied = applied_version(db).await?;
+    if let Some(newer) = applied.filter(|&v| v > latest_version()) {
+        return Err(newer_schema(newer));
+    }
+    let mut out = String::new();
+    if applied.is_none() {
+        out.push_str(&format!(
+            "-- pgtide's schema and the table that records its migrations.\n{};\n\
+             create table if not exists {HISTORY_TABLE} (version int4 primary key, name varchar(255), \
+             applied_on varchar(255), checksum varchar(255));\n\n",
+            sql::CREATE_SCHEMA.trim()
+        ));
+    }
+    let mut migrations = embedded::migrations::runner().get_migrations().clone();
+    migrations.sort_by_key(|m| m.version());
+    for m in migrations
+        .iter()
+        .filter(|m| applied.is_none_or(|v| m.version() > v))
+    {
+        out.push_str(&format!(
+            "-- {name}\nbegin;\n{sql}\ninsert into {HISTORY_TABLE} (version, name, applied_on, checksum)\n\
+             values ({version}, '{name_only}', to_char(now() at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '{checksum}');\ncommit;\n\n",
+            name = m,
+            sql = m.sql().unwrap_or_default().trim_end(),
+            version = m.version(),
+            name_only = m.name(),
+            checksum = m.checksum(),
+        ));
+    }
+    Ok(out)
 }
 
 /// The newest migration version this binary carries.

@@ -428,3 +428,119 @@ async fn flags_come_from_the_environment_and_the_file_means_what_the_flag_means(
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The probes, through the binary: `/livez` answers without the database, `/readyz` checks the
+/// database, the schema and the worker, and a lost LISTEN connection (polling still works) keeps a
+/// process ready. `pgtide scheduler --http` serves them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_follow_kubernetes_conventions() {
+    let t = test_db().await;
+    let dir = std::env::temp_dir().join(format!("pgtide-cli-probes-{}", t.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let http = common::free_port();
+    let mut run = common::Process::start(
+        &[
+            "run",
+            "--database-url",
+            &t.url,
+            "--http",
+            &format!("127.0.0.1:{http}"),
+        ],
+        dir.join("run.log"),
+    );
+    let client = reqwest::Client::new();
+    let get = |path: &'static str, port: u16| {
+        let client = client.clone();
+        async move {
+            let answer = client
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+                .await
+                .ok()?;
+            let status = answer.status().as_u16();
+            Some((status, answer.json::<serde_json::Value>().await.ok()?))
+        }
+    };
+    wait_until(Duration::from_secs(20), "/readyz ready", || async {
+        matches!(get("/readyz", http).await, Some((200, _)))
+    })
+    .await;
+    let (_, ready) = get("/readyz", http).await.unwrap();
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "database": "ok", "schema": "current", "worker": "running"})
+    );
+    assert_eq!(
+        get("/livez", http).await.unwrap(),
+        (200, json!({"status": "ok"}))
+    );
+
+    // The LISTEN connection goes away: still ready (the worker polls), while /healthz says so.
+    let listener = format!(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+          where datname = '{}' and query ilike 'listen%'",
+        t.name
+    );
+    assert!(scalar(&t, &listener).await >= 1);
+    let (status, ready) = get("/readyz", http).await.unwrap();
+    assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
+
+    // A schema this binary does not know: not ready, and it says why; alive all the same.
+    let latest = pgtide::migrate::latest_version();
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "insert into pgtide.refinery_schema_history (version, name, applied_on, checksum)
+             values ({}, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+            latest + 1
+        ))
+        .await
+        .unwrap();
+    let (status, ready) = get("/readyz", http).await.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(ready["status"], "not ready");
+    assert!(
+        ready["schema"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("invalid schema version \"{}\"", latest + 1)),
+        "{ready}"
+    );
+    assert_eq!(get("/livez", http).await.unwrap().0, 200);
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "delete from pgtide.refinery_schema_history where version = {}",
+            latest + 1
+        ))
+        .await
+        .unwrap();
+    assert!(run.terminate());
+
+    // The scheduler alone serves the probes (and metrics) as well.
+    let http = common::free_port();
+    let mut scheduler = common::Process::start(
+        &[
+            "scheduler",
+            "--database-url",
+            &t.url,
+            "--http",
+            &format!("127.0.0.1:{http}"),
+        ],
+        dir.join("scheduler.log"),
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "the scheduler's /readyz",
+        || async { matches!(get("/readyz", http).await, Some((200, _))) },
+    )
+    .await;
+    assert_eq!(
+        get("/readyz", http).await.unwrap().1,
+        json!({"status": "ready", "database": "ok", "schema": "current", "worker": "no worker in this process"})
+    );
+    assert!(scheduler.terminate());
+    let _ = std::fs::remove_dir_all(&dir);
+}

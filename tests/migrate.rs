@@ -237,3 +237,155 @@ async fn a_failed_migration_says_why_and_leaves_nothing_half_applied() {
         .await
         .unwrap();
 }
+
+/// `pgtide` with `args` against `url`: its exit status and stderr.
+fn pgtide(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgtide"))
+        .args(args)
+        .args(["--database-url", url])
+        .env_remove("PGTIDE_NO_MIGRATE")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Fleet upgrades: `pgtide migrate --print` writes SQL that, applied by another tool, leaves a
+/// schema pgtide calls current; a worker with `--no-migrate` refuses a schema that is not current
+/// and changes nothing; a binary older than the schema stops with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_migrate_first_and_workers_never_migrate_under_no_migrate() {
+    let t = test_db().await;
+    let fresh = format!("{}_fresh", t.name);
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(&format!("create database \"{fresh}\" template template0"))
+        .await
+        .unwrap();
+    let url = common::with_database(&t.url, &fresh);
+    let latest = pgtide::migrate::latest_version();
+
+    // A worker under --no-migrate on an empty database stops at once and creates nothing.
+    let (ok, _, stderr) = pgtide(&url, &["worker", "--no-migrate"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: invalid schema version \"none\": expected version {latest}, which this pgtide \
+             needs: run `pgtide migrate` first (this process does not migrate: --no-migrate)"
+        )
+    );
+    let db = Database::connect(&url, 1).unwrap();
+    assert_eq!(
+        scalar(
+            &db,
+            "select count(*) from pg_namespace where nspname = 'pgtide'"
+        )
+        .await,
+        0,
+        "--no-migrate changed the schema"
+    );
+
+    // The printed SQL, applied by psql or another tool, is a complete migration.
+    let (ok, sql, stderr) = pgtide(&url, &["migrate", "--print"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(sql.matches("\ncommit;").count() as i32, latest, "{sql}");
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute(&sql)
+        .await
+        .unwrap();
+    assert_eq!(
+        pgtide::migrate::applied_version(&db).await.unwrap(),
+        Some(latest)
+    );
+    let (ok, out, stderr) = pgtide(&url, &["migrate"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(out.trim(), "schema is up to date");
+    let (ok, printed, _) = pgtide(&url, &["migrate", "--print"]);
+    assert!(ok);
+    assert!(printed.is_empty(), "nothing is pending: {printed}");
+
+    // A schema newer than this binary: every command that starts stops with a clear error.
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "insert into pgtide.refinery_schema_history (version, name, applied_on, checksum)
+             values ({}, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+            latest + 1
+        ))
+        .await
+        .unwrap();
+    let newer = format!(
+        "error: invalid schema version \"{}\": expected at most version {latest}, the newest this \
+         pgtide knows: a newer pgtide migrated this database, so upgrade this binary (migrate first, \
+         then roll the workers)",
+        latest + 1
+    );
+    for args in [
+        &["migrate"][..],
+        &["worker"][..],
+        &["worker", "--no-migrate"][..],
+    ] {
+        let (ok, _, stderr) = pgtide(&url, args);
+        assert!(!ok, "{args:?} accepted a newer schema");
+        assert_eq!(stderr.trim_end(), newer, "{args:?}");
+    }
+    db.pool().close();
+    drop(db);
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(&format!("drop database \"{fresh}\" with (force)"))
+        .await
+        .unwrap();
+}
+
+/// The uninstall steps of docs/operations.md leave nothing of pgtide's behind: no schema, no
+/// function, no privilege of a recipe role, no default privilege.
+#[tokio::test]
+async fn uninstalling_leaves_nothing_behind() {
+    let t = test_db().await;
+    let role = common::TestRole::create(&format!("{}_w", t.name)).await;
+    let client = t.client().await.unwrap();
+    client
+        .query_one("select pgtide.grant('worker', $1)", &[&role.name])
+        .await
+        .unwrap();
+    let recipe_roles: i64 = client
+        .query_one("select count(*) from pgtide.grants", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recipe_roles, 1);
+    client
+        .batch_execute("drop schema pgtide cascade")
+        .await
+        .unwrap();
+    let left: i64 = client
+        .query_one(
+            "select (select count(*) from pg_namespace where nspname = 'pgtide')
+                  + (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                      where n.nspname = 'pgtide')
+                  + (select count(*) from pg_default_acl d
+                      where d.defaclnamespace <> 0
+                        and not exists (select 1 from pg_namespace n where n.oid = d.defaclnamespace))
+                  + (select count(*) from information_schema.role_table_grants
+                      where grantee = $1)
+                  + (select count(*) from information_schema.role_routine_grants
+                      where grantee = $1)",
+            &[&role.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "pgtide left objects or privileges behind");
+    drop(client);
+    drop(role);
+}

@@ -54,11 +54,16 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply pending schema migrations and exit.
-    Migrate,
+    Migrate {
+        /// Print the pending SQL (with the rows that record it as applied) instead of running it,
+        /// for teams that apply migrations with their own tool.
+        #[arg(long)]
+        print: bool,
+    },
     /// Run a worker (and take part in the maintenance leader election).
     Worker(WorkerArgs),
     /// Run a scheduler: fire cron, interval and one-shot tasks into the queue.
-    Scheduler,
+    Scheduler(ServiceArgs),
     /// Run everything this process can: worker, maintenance and scheduler.
     Run(WorkerArgs),
     /// Manage tasks: add, list, show, pause, resume, trigger, rm, history, next.
@@ -108,12 +113,25 @@ pub(crate) struct WorkerArgs {
     #[arg(long, env = "PGTIDE_NO_MAINTENANCE", action = ArgAction::SetTrue,
           value_parser = BoolishValueParser::new())]
     no_maintenance: bool,
-    /// Serve the HTTP API, /metrics and /healthz on this address (e.g. 127.0.0.1:8080).
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+/// Flags of every long-running command (`run`, `worker`, `scheduler`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ServiceArgs {
+    /// Serve the HTTP API, the console, /metrics and the probes (/livez, /readyz, /healthz) on this
+    /// address (e.g. 127.0.0.1:8080).
     #[arg(long, env = "PGTIDE_HTTP", value_name = "ADDR")]
     http: Option<std::net::SocketAddr>,
     /// Bearer token the HTTP API requires; needed to listen on a non-loopback address.
     #[arg(long, env = "PGTIDE_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// Change no schema: check that it is current and stop if it is not (`pgtide migrate` is then
+    /// the one step that migrates, before the workers are rolled).
+    #[arg(long, env = "PGTIDE_NO_MIGRATE", action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
+    no_migrate: bool,
 }
 
 impl Cli {
@@ -139,7 +157,12 @@ impl Cli {
         // poolers, for every part of the process (worker, scheduler, admin statements).
         let no_listen = self.no_listen || config.worker.listen == Some(false);
         match self.command {
-            Command::Migrate => {
+            Command::Migrate { print: true } => {
+                let db = serve::database(&require_url(url)?, 2, None, no_listen)?;
+                print!("{}", pgtide::migrate::pending_sql(&db).await?);
+                Ok(())
+            }
+            Command::Migrate { print: false } => {
                 let db = serve::database(&require_url(url)?, 2, None, no_listen)?;
                 let report = pgtide::migrate(&db).await?;
                 if report.applied.is_empty() {
@@ -153,9 +176,9 @@ impl Cli {
                 let db_url = require_url(url)?;
                 serve::run(&db_url, &config, &args, serve::Mode::Worker, no_listen).await
             }
-            Command::Scheduler => {
+            Command::Scheduler(args) => {
                 let db_url = require_url(url)?;
-                serve::run_scheduler(&db_url, no_listen).await
+                serve::run_scheduler(&db_url, &args, no_listen).await
             }
             Command::Task(command) => {
                 admin::task(&admin::connect(&require_url(url)?, no_listen)?, command).await

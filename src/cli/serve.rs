@@ -9,7 +9,7 @@ use pgtide::{
     Database, Worker, WorkerConfig,
 };
 
-use super::{shutdown_on_signal, WorkerArgs};
+use super::{shutdown_on_signal, ServiceArgs, WorkerArgs};
 
 /// What this process runs besides the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +89,15 @@ pub(crate) async fn run(
     no_listen: bool,
 ) -> Result<(), pgtide::Error> {
     let worker_config = worker_config(config, args, no_listen);
+    let service = &args.service;
     // Refuse an exposed API before anything starts.
-    if let Some(addr) = args.http {
-        pgtide::http::check_exposure(addr, args.api_token.as_deref())?;
+    if let Some(addr) = service.http {
+        pgtide::http::check_exposure(addr, service.api_token.as_deref())?;
     }
     let db = database(url, worker_config.concurrency + 4, None, no_listen)?;
     let shutdown = shutdown_on_signal();
-    // A database that is down, or a failover without a writable host yet, is waited for.
-    if !db.wait_until_reachable(&shutdown).await? {
+    if !start(&db, service, &shutdown).await? {
         return Ok(());
-    }
-    let report = pgtide::migrate(&db).await?;
-    if !report.applied.is_empty() {
-        tracing::info!(applied = ?report.applied, "applied migrations");
     }
     let mut registry = Registry::new();
     registry.extend_from_config(&config.handlers)?;
@@ -122,30 +118,7 @@ pub(crate) async fn run(
         let token = shutdown.clone();
         tokio::spawn(async move { scheduler.run(token).await })
     });
-    let api = match args.http {
-        None => None,
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                pgtide::Error::invalid(
-                    "http",
-                    addr,
-                    format!("an address this process can listen on ({e})"),
-                )
-            })?;
-            let state = pgtide::http::ApiState::new(
-                database(url, 4, Some("pgtide-http"), no_listen)?,
-                args.api_token.clone(),
-                Some(worker.clone()),
-            )
-            .with_console(database(url, 4, Some("pgtide-console"), no_listen)?);
-            let token = shutdown.clone();
-            Some(tokio::spawn(async move {
-                if let Err(e) = pgtide::http::serve(listener, state, token).await {
-                    tracing::error!(error = %e, "HTTP API stopped");
-                }
-            }))
-        }
-    };
+    let api = serve_http(url, service, Some(worker.clone()), no_listen, &shutdown).await?;
     let result = worker.run(shutdown.clone()).await;
     shutdown.cancel();
     if let Some(api) = api {
@@ -157,20 +130,84 @@ pub(crate) async fn run(
     result
 }
 
-/// `pgtide scheduler`: only the scheduler, until SIGINT/SIGTERM.
-pub(crate) async fn run_scheduler(url: &str, no_listen: bool) -> Result<(), pgtide::Error> {
-    let db = database(url, 4, None, no_listen)?;
-    let shutdown = shutdown_on_signal();
-    if !db.wait_until_reachable(&shutdown).await? {
-        return Ok(());
+/// What every long-running command does before it starts its services: wait for a reachable,
+/// writable database, then migrate, or with `--no-migrate` only check that the schema is current.
+/// Returns `false` when shutdown came first.
+async fn start(
+    db: &Database,
+    service: &ServiceArgs,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<bool, pgtide::Error> {
+    // A database that is down, or a failover without a writable host yet, is waited for.
+    if !db.wait_until_reachable(shutdown).await? {
+        return Ok(false);
     }
-    let report = pgtide::migrate(&db).await?;
+    if service.no_migrate {
+        pgtide::migrate::check_current(db).await?;
+        return Ok(true);
+    }
+    let report = pgtide::migrate(db).await?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, "applied migrations");
     }
+    Ok(true)
+}
+
+/// Serves the HTTP API, the console, `/metrics` and the probes when `--http` asks for them.
+async fn serve_http(
+    url: &str,
+    service: &ServiceArgs,
+    worker: Option<Worker>,
+    no_listen: bool,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, pgtide::Error> {
+    let Some(addr) = service.http else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        pgtide::Error::invalid(
+            "http",
+            addr,
+            format!("an address this process can listen on ({e})"),
+        )
+    })?;
+    let state = pgtide::http::ApiState::new(
+        database(url, 4, Some("pgtide-http"), no_listen)?,
+        service.api_token.clone(),
+        worker,
+    )
+    .with_console(database(url, 4, Some("pgtide-console"), no_listen)?);
+    let token = shutdown.clone();
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = pgtide::http::serve(listener, state, token).await {
+            tracing::error!(error = %e, "HTTP API stopped");
+        }
+    })))
+}
+
+/// `pgtide scheduler`: only the scheduler (and, with `--http`, the API and probes), until
+/// SIGINT/SIGTERM.
+pub(crate) async fn run_scheduler(
+    url: &str,
+    service: &ServiceArgs,
+    no_listen: bool,
+) -> Result<(), pgtide::Error> {
+    if let Some(addr) = service.http {
+        pgtide::http::check_exposure(addr, service.api_token.as_deref())?;
+    }
+    let db = database(url, 4, None, no_listen)?;
+    let shutdown = shutdown_on_signal();
+    if !start(&db, service, &shutdown).await? {
+        return Ok(());
+    }
+    let api = serve_http(url, service, None, no_listen, &shutdown).await?;
     Scheduler::new(db, scheduler_config(no_listen))
-        .run(shutdown)
+        .run(shutdown.clone())
         .await;
+    shutdown.cancel();
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     Ok(())
 }
 

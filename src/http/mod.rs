@@ -1,11 +1,14 @@
 //! The HTTP management API (`pgtide run --http ADDR`): the admin API over JSON, `/metrics` for
-//! Prometheus, and `/healthz` for load balancers.
+//! Prometheus, and probes in Kubernetes' terms: `/livez` (the process answers; no database round
+//! trip, so a database outage never gets a healthy pod restarted), `/readyz` (the database answers
+//! within 2 s, the schema is current and the worker runs), and `/healthz` (database and LISTEN
+//! connection, for load balancers).
 //!
 //! Every route calls [`crate::admin::Admin`], so it runs the same SQL functions as psql and the CLI,
-//! on connections named `pgtide-http` (the audit log's surface). Every route except `/healthz` needs
+//! on connections named `pgtide-http` (the audit log's surface). Every route except the probes needs
 //! `Authorization: Bearer <PGTIDE_API_TOKEN>`; the server refuses to listen on a non-loopback address
-//! without a token. `/healthz` stays open because probes rarely carry credentials, and it reveals
-//! only whether the database and the LISTEN connection are up.
+//! without a token. The probes stay open because probes rarely carry credentials, and they reveal
+//! only whether the process, the database, the schema and the LISTEN connection are in order.
 //!
 //! The routes are listed once, in [`ROUTES`]; `src/http/openapi.json` documents them, and a test
 //! keeps the two equal and calls every documented operation.
@@ -54,7 +57,12 @@ pub const ROUTES: &[(&str, &[Method])] = &[
     ("/api/openapi.json", &[Method::GET]),
     ("/metrics", &[Method::GET]),
     ("/healthz", &[Method::GET]),
+    ("/livez", &[Method::GET]),
+    ("/readyz", &[Method::GET]),
 ];
+
+/// The routes anyone may call: probes rarely carry credentials, and these reveal only health.
+const OPEN_ROUTES: &[&str] = &["/healthz", "/livez", "/readyz"];
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -99,16 +107,21 @@ impl ApiState {
 /// The application: every route of [`ROUTES`], behind the token check and the body limit.
 pub fn router(state: ApiState) -> Router {
     let mut api = Router::new();
-    for (path, _) in ROUTES.iter().filter(|(path, _)| *path != "/healthz") {
+    for (path, _) in ROUTES
+        .iter()
+        .filter(|(path, _)| !OPEN_ROUTES.contains(path))
+    {
         api = api.route(path, handler(path));
     }
     let api = api.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         require_token,
     ));
-    let mut app = Router::new()
-        .route("/healthz", handler("/healthz"))
-        .merge(api);
+    let mut app = Router::new();
+    for path in OPEN_ROUTES {
+        app = app.route(path, handler(path));
+    }
+    let mut app = app.merge(api);
     if state.console.is_some() {
         app = app.merge(crate::console::routes());
     }
@@ -138,6 +151,8 @@ fn handler(path: &str) -> MethodRouter<ApiState> {
         "/api/openapi.json" => get(routes::openapi),
         "/metrics" => get(routes::metrics),
         "/healthz" => get(routes::healthz),
+        "/livez" => get(routes::livez),
+        "/readyz" => get(routes::readyz),
         other => unreachable!("route {other} is listed in ROUTES without a handler"),
     }
 }

@@ -335,6 +335,63 @@ struct Health {
     listener: &'static str,
 }
 
+#[derive(Serialize)]
+struct Live {
+    status: &'static str,
+}
+
+/// The process and its runtime answer. No database round trip: a database outage must not get a
+/// healthy process restarted.
+pub(super) async fn livez() -> Response {
+    Json(Live { status: "ok" }).into_response()
+}
+
+#[derive(Serialize)]
+struct Ready {
+    status: &'static str,
+    database: &'static str,
+    schema: String,
+    worker: &'static str,
+}
+
+/// Whether this process can do its work: the database answers within 2 s, its schema is the one
+/// this binary needs, and the worker (if the process has one) is running. A LISTEN connection that
+/// is down while polling works still counts as ready.
+pub(super) async fn readyz(State(s): State<ApiState>) -> Response {
+    let db = s.admin.db();
+    let schema = tokio::time::timeout(Duration::from_secs(2), async {
+        s.admin.ping().await?;
+        crate::migrate::check_current(db)
+            .await
+            .map(|()| "current".to_string())
+    })
+    .await;
+    let (database, schema) = match schema {
+        Err(_) => ("no answer within 2s", "unknown".to_string()),
+        Ok(Err(e @ crate::Error::Invalid { .. })) => ("ok", e.to_string()),
+        Ok(Err(_)) => ("unreachable", "unknown".to_string()),
+        Ok(Ok(current)) => ("ok", current),
+    };
+    let worker = match &s.worker {
+        None => "no worker in this process",
+        Some(w) if w.is_running() => "running",
+        Some(_) => "stopped",
+    };
+    let ready = database == "ok" && schema == "current" && worker != "stopped";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Ready {
+        status: if ready { "ready" } else { "not ready" },
+        database,
+        schema,
+        worker,
+    };
+    (status, Json(body)).into_response()
+}
+
 pub(super) async fn healthz(State(s): State<ApiState>) -> Response {
     let database = matches!(
         tokio::time::timeout(Duration::from_secs(2), s.admin.ping()).await,

@@ -206,6 +206,7 @@ impl WorkerBuilder {
                 in_flight: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 listening: Arc::new(AtomicBool::new(false)),
+                running: AtomicBool::new(false),
                 stats: Stats::default(),
                 window,
                 // Until jobs have run, assume they are slow: claim at once.
@@ -260,6 +261,8 @@ pub(crate) struct Inner {
     in_flight: Mutex<HashMap<i64, InFlight>>,
     wake: Notify,
     listening: Arc<AtomicBool>,
+    /// Between the start of [`Worker::run`] and the moment it stops claiming.
+    running: AtomicBool,
     stats: Stats,
     /// Room for finished outcomes not yet recorded (`completion_window` permits).
     window: Arc<Semaphore>,
@@ -315,6 +318,11 @@ impl Worker {
         self.inner.listening.load(Ordering::Relaxed)
     }
 
+    /// Whether the worker is running: started, and not yet stopping.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.load(Ordering::Relaxed)
+    }
+
     /// Whether this worker is meant to LISTEN (`false` in poll-only mode).
     pub fn listens(&self) -> bool {
         self.inner.config.listen
@@ -359,7 +367,9 @@ impl Worker {
         let completer = tokio::spawn(completer::run(inner.clone(), outcomes));
 
         let mut jobs = JoinSet::new();
+        inner.running.store(true, Ordering::Relaxed);
         self.claim_loop(&mut jobs, &completions, &shutdown).await;
+        inner.running.store(false, Ordering::Relaxed);
 
         // Shutdown: no more claims. Give held jobs the grace period.
         while jobs.try_join_next().is_some() {}

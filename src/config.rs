@@ -115,6 +115,15 @@ pub struct MaintenanceSettings {
     /// Keep dead rows this long (default 30 days).
     #[serde(default, with = "humantime_serde")]
     pub dead_retention: Option<Duration>,
+    /// Keep audit-log rows this long (default 90 days; at least 1 day).
+    #[serde(default, with = "humantime_serde")]
+    pub audit_retention: Option<Duration>,
+    /// Keep alert events this long (default 30 days); a subject's latest event stays while it fires.
+    #[serde(default, with = "humantime_serde")]
+    pub alert_retention: Option<Duration>,
+    /// Keep finished webhook deliveries this long (default 30 days).
+    #[serde(default, with = "humantime_serde")]
+    pub alert_delivery_retention: Option<Duration>,
     /// Leader lease length (default 15 s).
     #[serde(default, with = "humantime_serde")]
     pub leader_ttl: Option<Duration>,
@@ -291,6 +300,14 @@ impl Config {
             ("worker.listen_ping", w.listen_ping),
             ("maintenance.leader_ttl", self.maintenance.leader_ttl),
             (
+                "maintenance.alert_retention",
+                self.maintenance.alert_retention,
+            ),
+            (
+                "maintenance.alert_delivery_retention",
+                self.maintenance.alert_delivery_retention,
+            ),
+            (
                 "maintenance.rescue_interval",
                 self.maintenance.rescue_interval,
             ),
@@ -301,6 +318,17 @@ impl Config {
         ] {
             if value == Some(Duration::ZERO) {
                 return Err((key.into(), "0s: expected a duration > 0".into()));
+            }
+        }
+        if let Some(audit) = self.maintenance.audit_retention {
+            if audit < Duration::from_secs(24 * 3600) {
+                return Err((
+                    "maintenance.audit_retention".into(),
+                    format!(
+                        "{}: expected at least 1day (the latest day of the audit log is never pruned)",
+                        humantime::format_duration(audit)
+                    ),
+                ));
             }
         }
         self.alert_config = self.alerts.validate(env)?;
@@ -487,6 +515,14 @@ mod tests {
         assert!(
             err.contains("handlers.x.pass_env") && err.contains("\"A=B\""),
             "{err}"
+        );
+        let err = Config::parse("[maintenance]\naudit_retention = \"1h\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "maintenance.audit_retention: 1h: expected at least 1day (the latest day of the audit \
+             log is never pruned)"
         );
     }
 }

@@ -53,6 +53,10 @@ queries! {
     RESCUE = "rescue.sql";
     /// Deletes one batch of finished rows older than the retention of their statuses.
     PRUNE = "prune.sql";
+    /// Deletes one batch of audit-log rows past their retention (`pgtide.prune_audit`).
+    PRUNE_AUDIT = "prune_audit.sql";
+    /// Deletes one batch of finished webhook deliveries and alert events past their retention.
+    PRUNE_ALERTS = "prune_alerts.sql";
     /// Forgets workers that have not been seen for a long time.
     PRUNE_WORKERS = "prune_workers.sql";
     /// Whether the migration history table exists.

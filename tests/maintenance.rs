@@ -396,3 +396,158 @@ async fn when_the_leader_dies_another_instance_takes_over_within_the_ttl() {
         l.await.unwrap();
     }
 }
+
+/// Retention for the audit log and the alert history, pruned in small batches by the leader under
+/// a worker role (which may not DELETE from the audit log, only call `pgtide.prune_audit`). What
+/// must stay, stays: recent rows, pending deliveries and their events, and the latest event of an
+/// alert that still fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_and_alert_history_are_pruned_past_their_retention() {
+    use pgtide::maintenance::{HistoryPruned, HistoryPruner, Maintenance, MaintenanceConfig};
+    let t = test_db().await;
+    let day = Duration::from_secs(24 * 3600);
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "insert into pgtide.audit_log (at, surface, action, object_type, object_id)
+             select now() - n * interval '1 day' + interval '1 hour', 'sql', 'test', 'task', n::text
+               from generate_series(0, 119) n;
+             -- s1: fired long ago and still firing; s2: an episode long over; s3: resolved lately.
+             insert into pgtide.alert_events (rule, kind, subject, state, message, at) values
+               ('r', 'k', 's1', 'firing',   'old, still firing', now() - interval '40 days'),
+               ('r', 'k', 's2', 'firing',   'old episode',       now() - interval '40 days'),
+               ('r', 'k', 's2', 'resolved', 'old episode ends',  now() - interval '39 days'),
+               ('r', 'k', 's3', 'firing',   'old start',         now() - interval '40 days'),
+               ('r', 'k', 's3', 'resolved', 'recent end',        now() - interval '1 day'),
+               ('r', 'k', 's4', 'resolved', 'old, pending hook', now() - interval '40 days');
+             insert into pgtide.alert_deliveries (event_id, webhook, status, created_at)
+             select id, 'ops', case message when 'old, pending hook' then 'pending' else 'delivered' end,
+                    at
+               from pgtide.alert_events;",
+        )
+        .await
+        .unwrap();
+    let role = common::TestRole::create(&format!("{}_w", t.name)).await;
+    one::<String>(&t, "select pgtide.grant('worker', $1)", &[&role.name]).await;
+    let as_worker = pgtide::Database::connect(&role.url(&t), 2).unwrap();
+    // The worker role cannot delete audit rows itself.
+    let refused = as_worker
+        .client()
+        .await
+        .unwrap()
+        .execute("delete from pgtide.audit_log", &[])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("permission denied") || refused.as_db_error().is_some());
+    let e = as_worker
+        .client()
+        .await
+        .unwrap()
+        .query_one("select pgtide.prune_audit(interval '1 hour', 10)", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_db_error()
+            .unwrap()
+            .message()
+            .contains("invalid older_than '01:00:00': expected an interval of at least 1 day"),
+        "{e:?}"
+    );
+
+    // One pass with batches of 7: the 29 audit rows older than 90 days (91..119 days, less an hour)
+    // go; the
+    // alert history keeps s1's firing event, s3's resolution and s4 with its pending delivery.
+    let pruned = HistoryPruner::new(as_worker.clone(), 90 * day, 30 * day, 30 * day, 7)
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned,
+        HistoryPruned {
+            audit: 29,
+            alerts: 4 + 3
+        }
+    );
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.audit_log").await,
+        91
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select max(extract(day from now() - at))::int8 from pgtide.audit_log"
+        )
+        .await,
+        89
+    );
+    let events: Vec<String> = common::column(
+        &t,
+        "select subject || ':' || state from pgtide.alert_events order by subject, id",
+    )
+    .await;
+    assert_eq!(events, ["s1:firing", "s3:resolved", "s4:resolved"]);
+    let deliveries: Vec<String> = common::column(
+        &t,
+        "select e.subject || ':' || d.status from pgtide.alert_deliveries d
+           join pgtide.alert_events e on e.id = d.event_id order by e.subject",
+    )
+    .await;
+    assert_eq!(deliveries, ["s3:delivered", "s4:pending"]);
+    // s1 still fires: its state is intact.
+    assert_eq!(
+        common::column::<String>(&t, "select subject from pgtide.alerts").await,
+        ["s1"]
+    );
+
+    // The leader's loop does the same on its own, with the configured retention.
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "insert into pgtide.audit_log (at, surface, action, object_type, object_id)
+             values (now() - interval '3 days', 'sql', 'test', 'task', 'late')",
+        )
+        .await
+        .unwrap();
+    let config = MaintenanceConfig {
+        audit_retention: 2 * day,
+        prune_interval: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let maintenance = Maintenance::new(as_worker.clone(), "history-test", config);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { maintenance.run(stop).await }
+    });
+    common::wait_until(
+        Duration::from_secs(10),
+        "the leader pruning the audit log",
+        || async {
+            scalar(
+                &t,
+                "select count(*) from pgtide.audit_log where at < now() - interval '2 days'",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
+    stop.cancel();
+    running.await.unwrap();
+    // Left: the rows younger than 2 days (0, 1 and 2 days less an hour).
+    assert_eq!(scalar(&t, "select count(*) from pgtide.audit_log").await, 3);
+    as_worker.pool().close();
+}
+
+async fn one<T>(
+    t: &common::TestDb,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    common::one(t, sql, params).await
+}

@@ -73,6 +73,11 @@ pub(crate) fn maintenance_config(config: &Config) -> MaintenanceConfig {
     MaintenanceConfig {
         retention: file.retention.unwrap_or(defaults.retention),
         dead_retention: file.dead_retention.unwrap_or(defaults.dead_retention),
+        audit_retention: file.audit_retention.unwrap_or(defaults.audit_retention),
+        alert_retention: file.alert_retention.unwrap_or(defaults.alert_retention),
+        alert_delivery_retention: file
+            .alert_delivery_retention
+            .unwrap_or(defaults.alert_delivery_retention),
         leader_ttl: file.leader_ttl.unwrap_or(defaults.leader_ttl),
         rescue_interval: file.rescue_interval.unwrap_or(defaults.rescue_interval),
         prune_interval: file.prune_interval.unwrap_or(defaults.prune_interval),

@@ -3,6 +3,7 @@
 //! - [`Promoter`]: `scheduled` rows become `queued` when due, and their queues are notified.
 //! - [`Rescuer`]: `running` rows whose lease expired become a failed attempt plus a retry, or dead.
 //! - [`Pruner`]: finished rows older than the retention are deleted in small batches.
+//! - [`HistoryPruner`]: the same for the audit log and the alert history.
 //!
 //! Each service has a `run_once` that does one pass and reports what it did, so tests drive a single
 //! iteration directly; [`Maintenance::run`] is the loop around them, gated by the [`Leader`] lease.
@@ -10,6 +11,7 @@
 //! loop, each batch is also fenced by the lease ([`Leader::begin_pass`]), so a stalled ex-leader that
 //! wakes up after a takeover writes nothing: `run_once_as` is that fenced form.
 
+mod history;
 mod leader;
 
 use std::time::Duration;
@@ -17,7 +19,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-pub use self::leader::Leader;
+pub use self::{
+    history::{HistoryPruned, HistoryPruner},
+    leader::Leader,
+};
 use crate::{
     alerts::{AlertConfig, Alerter},
     sql, Database, Error, Result,
@@ -50,6 +55,12 @@ pub struct MaintenanceConfig {
     pub retention: Duration,
     /// Keep dead rows this long.
     pub dead_retention: Duration,
+    /// Keep audit-log rows this long (at least 1 day).
+    pub audit_retention: Duration,
+    /// Keep alert events this long (a subject's latest event stays while it fires).
+    pub alert_retention: Duration,
+    /// Keep finished webhook deliveries this long.
+    pub alert_delivery_retention: Duration,
     /// Rows per statement for every service.
     pub batch_size: usize,
     /// Alert rules and webhooks; with no rules and no webhooks the leader evaluates nothing.
@@ -65,6 +76,9 @@ impl Default for MaintenanceConfig {
             prune_interval: Duration::from_secs(60),
             retention: Duration::from_secs(7 * 24 * 3600),
             dead_retention: Duration::from_secs(30 * 24 * 3600),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
+            alert_retention: Duration::from_secs(30 * 24 * 3600),
+            alert_delivery_retention: Duration::from_secs(30 * 24 * 3600),
             batch_size: 1000,
             alerts: AlertConfig::default(),
         }
@@ -306,6 +320,7 @@ pub struct Maintenance {
     promoter: Promoter,
     rescuer: Rescuer,
     pruner: Pruner,
+    history: HistoryPruner,
     alerter: Option<Alerter>,
     config: MaintenanceConfig,
 }
@@ -320,6 +335,13 @@ impl Maintenance {
             leader: Leader::new(db.clone(), "maintenance", holder, config.leader_ttl),
             promoter: Promoter::new(db.clone(), config.batch_size),
             rescuer: Rescuer::new(db.clone(), config.batch_size),
+            history: HistoryPruner::new(
+                db.clone(),
+                config.audit_retention,
+                config.alert_retention,
+                config.alert_delivery_retention,
+                config.batch_size,
+            ),
             pruner: Pruner::new(
                 db,
                 config.retention,
@@ -405,6 +427,20 @@ impl Maintenance {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "pruned finished executions"),
                         Err(e) => leading = self.pass_failed("pruner", &e),
+                    }
+                    if leading {
+                        match self.history.run_once_as(&self.leader).await {
+                            Ok(HistoryPruned {
+                                audit: 0,
+                                alerts: 0,
+                            }) => {}
+                            Ok(p) => tracing::info!(
+                                audit = p.audit,
+                                alerts = p.alerts,
+                                "pruned audit and alert history"
+                            ),
+                            Err(e) => leading = self.pass_failed("history pruner", &e),
+                        }
                     }
                 }
                 if let Some(alerter) = self.alerter.as_ref().filter(|_| leading) {

@@ -17,22 +17,27 @@ bin="${1:-target/release/pgtide}"
 port="${PGTIDE_ST_PORT:-18080}"
 token="st-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 
-if ! command -v st >/dev/null 2>&1; then
-    echo "--- installing schemathesis"
-    python3 -m pip install -q schemathesis
+# A virtual environment of its own: Debian's system Python refuses `pip install` (PEP 668).
+venv="${PGTIDE_ST_VENV:-target/schemathesis-venv}"
+if [ ! -x "$venv/bin/st" ]; then
+    echo "--- installing schemathesis into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q schemathesis
 fi
+st="$venv/bin/st"
 
 log=$(mktemp)
 "$bin" run --http "127.0.0.1:$port" --api-token "$token" >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+# pgtide's own probe client: no curl needed.
 for _ in $(seq 1 60); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+    "$bin" probe "127.0.0.1:$port" >/dev/null 2>&1 && break
     sleep 1
 done
-curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$log"; echo "server did not start"; exit 1; }
+"$bin" probe "127.0.0.1:$port" >/dev/null || { cat "$log"; echo "server did not start"; exit 1; }
 
-st run "http://127.0.0.1:$port/api/openapi.json" \
+"$st" run "http://127.0.0.1:$port/api/openapi.json" \
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,ignored_auth,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method \
     --max-examples 30

@@ -470,6 +470,15 @@ async fn probes_follow_kubernetes_conventions() {
         ready,
         json!({"status": "ready", "database": "ok", "schema": "current", "worker": "running"})
     );
+    let probe = Command::new(BIN)
+        .args(["probe", &format!("127.0.0.1:{http}")])
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
     assert_eq!(
         get("/livez", http).await.unwrap(),
         (200, json!({"status": "ok"}))
@@ -500,6 +509,17 @@ async fn probes_follow_kubernetes_conventions() {
     let (status, ready) = get("/readyz", http).await.unwrap();
     assert_eq!(status, 503);
     assert_eq!(ready["status"], "not ready");
+    // `pgtide probe` (a HEALTHCHECK without curl) fails with the reason.
+    let probe = Command::new(BIN)
+        .args(["probe", &format!("127.0.0.1:{http}")])
+        .output()
+        .unwrap();
+    assert!(!probe.status.success());
+    assert!(
+        String::from_utf8_lossy(&probe.stderr).contains("503 Service Unavailable"),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
     assert!(
         ready["schema"]
             .as_str()
@@ -543,4 +563,77 @@ async fn probes_follow_kubernetes_conventions() {
     );
     assert!(scheduler.terminate());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's "Your first own job", line by line: its pgtide.toml, `pgtide run` with it, and its
+/// SQL, whose outcome is what the README shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_first_own_job_works() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("## Your first own job")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has a first-own-job section");
+    let block = |lang: &str| {
+        section
+            .split(&format!("```{lang}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_else(|| panic!("no {lang} block in the section"))
+            .to_string()
+    };
+    let (toml, sql) = (block("toml"), block("sql"));
+    let t = test_db().await;
+    let config = write_config(&format!("{}-first-job", t.name), &toml);
+    let mut run = common::Process::start(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--database-url",
+            &t.url,
+        ],
+        std::env::temp_dir().join(format!("pgtide-first-job-{}.log", t.name)),
+    );
+    let client = t.client().await.unwrap();
+    let mut statements = sql.lines().filter(|l| l.starts_with("select"));
+    let enqueue = statements.next().expect("the enqueue");
+    client.batch_execute(enqueue).await.unwrap();
+    wait_until(Duration::from_secs(20), "the job to finish", || async {
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'succeeded'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // Read back as psql does: in text.
+    let read = statements.next().expect("the read-back");
+    let row = client
+        .simple_query(read)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .expect("a row");
+    let (status, result) = (
+        row.get(0).unwrap().to_string(),
+        row.get(1).unwrap().to_string(),
+    );
+    // The README's comment shows psql's rendering of the row.
+    let shown = sql
+        .lines()
+        .find(|l| l.starts_with("-- succeeded"))
+        .expect("the README shows the outcome");
+    assert_eq!(status, "succeeded");
+    assert!(
+        shown.ends_with(&format!("| {result}")),
+        "the README shows {shown:?}, the row has {result}"
+    );
+    assert!(run.terminate());
 }

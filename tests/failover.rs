@@ -85,8 +85,10 @@ async fn one_process_carries_on_across_a_failover_to_the_promoted_standby() {
     .await;
     common::ledger_jobs(&on_primary, JOBS, 12).await;
 
+    // Over TCP, with the cluster's password (the standby has the primary's).
     let both = format!(
-        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        "postgres://postgres:{}@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        common::url_password(&primary.tcp_url("postgres")).unwrap(),
         primary.port(),
         standby.port()
     );
@@ -234,9 +236,10 @@ async fn a_host_that_never_answers_is_skipped_after_connect_timeout() {
         }
     });
     let t = common::test_db().await;
-    let server = common::server_addr(&t.url);
+    let server = common::server_addr(&t.tcp_url);
     let both = format!(
-        "postgres://postgres@127.0.0.1:{silent_port},{server}/{}?connect_timeout=1",
+        "postgres://postgres:{}@127.0.0.1:{silent_port},{server}/{}?connect_timeout=1",
+        common::url_password(&t.tcp_url).unwrap_or_default(),
         t.name
     );
     let started = Instant::now();

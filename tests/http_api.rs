@@ -679,7 +679,7 @@ async fn job_and_queue_routes_enqueue_list_show_retry_cancel_pause_and_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_needs_the_token_except_healthz() {
+async fn every_route_needs_the_token_except_the_probes() {
     let t = test_db().await;
     let api = Api::start(&t, None).await;
     for (path, methods) in pgtide::http::ROUTES {
@@ -701,8 +701,8 @@ async fn every_route_needs_the_token_except_healthz() {
                         .bearer_auth(&TOKEN[..TOKEN.len() - 1]),
                 )
                 .await;
-            if *path == "/healthz" {
-                assert_eq!(missing.0, StatusCode::OK);
+            if ["/healthz", "/livez", "/readyz"].contains(path) {
+                assert_eq!(missing.0, StatusCode::OK, "{path}");
                 continue;
             }
             for answer in [missing, wrong, prefix] {

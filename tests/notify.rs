@@ -177,9 +177,9 @@ async fn pickup_secs(t: &common::TestDb, id: i64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_open_listener_is_replaced_and_the_worker_polls_meanwhile() {
     let t = test_db().await;
-    let target = common::server_addr(&t.url);
+    let target = common::server_addr(&t.tcp_url);
     let proxy = HalfOpenProxy::start(target.clone()).await;
-    let proxied_url = t.url.replace(&target, &proxy.addr.to_string());
+    let proxied_url = t.tcp_url.replace(&target, &proxy.addr.to_string());
     let db = pgtide::Database::connect(&proxied_url, 8).unwrap();
     let poll = Duration::from_secs(2);
     let worker = RunningWorker::start(

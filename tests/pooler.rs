@@ -39,17 +39,21 @@ impl Drop for Bouncer {
     }
 }
 
-/// Starts PgBouncer in transaction mode in front of `server` (host:port).
-async fn start_pgbouncer(server: &str) -> Bouncer {
-    assert!(
-        std::path::Path::new(PGBOUNCER).exists(),
-        "{PGBOUNCER} is missing: install Debian's pgbouncer package (.ci/run does)"
-    );
+/// Starts PgBouncer in transaction mode in front of `server` (host:port), logging in with
+/// `password`.
+async fn start_pgbouncer(server: &str, password: Option<&str>) -> Bouncer {
     let (host, port) = server.split_once(':').unwrap();
+    // The server wants a password over TCP: PgBouncer logs in with the user's entry in its
+    // auth file (clients log in to PgBouncer itself without one: auth_type = trust).
+    let password = password.unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("pgtide-bouncer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let listen_port = common::free_port();
-    std::fs::write(dir.join("userlist.txt"), "\"postgres\" \"\"\n").unwrap();
+    std::fs::write(
+        dir.join("userlist.txt"),
+        format!("\"postgres\" \"{password}\"\n"),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("pgbouncer.ini"),
         format!(
@@ -99,12 +103,24 @@ async fn start_pgbouncer(server: &str) -> Bouncer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transaction_mode() {
+    if !common::tool_available(
+        "the PgBouncer test",
+        PGBOUNCER,
+        std::path::Path::new(PGBOUNCER).exists(),
+        "Debian/Ubuntu: apt-get install pgbouncer",
+    ) {
+        return;
+    }
     let t = test_db().await;
-    let server = common::server_addr(&t.url);
-    let bouncer = start_pgbouncer(&server).await;
-    let url = t
-        .url
-        .replace(&server, &format!("127.0.0.1:{}", bouncer.port));
+    let server = common::server_addr(&t.tcp_url);
+    let bouncer = start_pgbouncer(&server, common::url_password(&t.tcp_url)).await;
+    // Clients log in to PgBouncer without a password (auth_type = trust).
+    let url = common::with_user(
+        &t.tcp_url
+            .replace(&server, &format!("127.0.0.1:{}", bouncer.port)),
+        "postgres",
+        "",
+    );
     t.client()
         .await
         .unwrap()

@@ -84,6 +84,9 @@ enum Command {
     Stats(admin::StatsArgs),
     /// Alerts firing now (and, with --history N, the latest firing and resolved events).
     Alerts(alerts::AlertsArgs),
+    /// Ask a running pgtide's probe (default /readyz) and exit 0 when it answers 200: a container
+    /// HEALTHCHECK that needs no curl.
+    Probe(ProbeArgs),
     /// Show pgtide at work: demo jobs that succeed, retry, die, and wait, with a live view.
     Demo,
     /// Measure throughput, pickup latency, backlog, cron fire lag and the server-side limit, in a
@@ -115,6 +118,20 @@ pub(crate) struct WorkerArgs {
     no_maintenance: bool,
     #[command(flatten)]
     service: ServiceArgs,
+}
+
+/// `pgtide probe`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ProbeArgs {
+    /// The address the process serves --http on.
+    #[arg(env = "PGTIDE_HTTP", value_name = "ADDR")]
+    addr: std::net::SocketAddr,
+    /// The probe: /readyz, /livez or /healthz.
+    #[arg(long, default_value = "/readyz")]
+    path: String,
+    /// How long to wait for the answer (e.g. 2s).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
 }
 
 /// Flags of every long-running command (`run`, `worker`, `scheduler`).
@@ -207,6 +224,7 @@ impl Cli {
                 })
                 .await
             }
+            Command::Probe(args) => probe(&args).await,
             Command::Demo => {
                 with_database(url, |db_url| async move { demo::run(&db_url).await }).await
             }
@@ -246,6 +264,28 @@ pub(crate) fn print_preview(name: &str, preview: &pgtide::scheduler::Preview) {
     }
 }
 
+/// `pgtide probe`: one GET of the probe; success when it answers 200.
+async fn probe(args: &ProbeArgs) -> Result<(), pgtide::Error> {
+    let url = format!("http://{}{}", args.addr, args.path);
+    let client = reqwest::Client::builder()
+        .timeout(args.timeout)
+        .build()
+        .map_err(|e| pgtide::Error::Run(format!("probe {url}: {e}")))?;
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| pgtide::Error::Run(format!("probe {url}: no answer ({e})")))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(pgtide::Error::Run(format!("probe {url}: {status}: {body}")))
+    }
+}
+
 fn require_url(url: Option<String>) -> Result<String, pgtide::Error> {
     url.ok_or_else(|| pgtide::Error::Invalid {
         field: "database_url",
@@ -269,13 +309,27 @@ where
     })
     .await
     .expect("embedded start does not panic")?;
+    if let Some(asked) = cluster.asked_for() {
+        eprintln!(
+            "The postgres OS user cannot reach {}, so the cluster lives in {} ({} links to it).",
+            asked.parent().unwrap_or(asked).display(),
+            cluster.dir().display(),
+            asked.display()
+        );
+    }
     eprintln!(
-        "Embedded Postgres is up. Connect with:\n    {}\n",
-        cluster.psql_command()
+        "Embedded Postgres is up. Connect with:\n    {}\n(over a private Unix socket; TCP on \
+         127.0.0.1:{} takes the password in {})\n",
+        cluster.psql_command(),
+        cluster.port(),
+        cluster.dir().join("password").display()
     );
     let result = body(cluster.url("postgres")).await;
     if cluster.started_here() {
-        eprintln!("Stopping the embedded Postgres cluster (data stays in ./.pgtide/).");
+        eprintln!(
+            "Stopping the embedded Postgres cluster (data stays in {}).",
+            cluster.dir().display()
+        );
     }
     if let Err(e) = tokio::task::spawn_blocking(move || cluster.stop())
         .await

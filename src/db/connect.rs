@@ -290,6 +290,10 @@ impl Connector {
     fn is_transient(&self, e: &tokio_postgres::Error) -> bool {
         if let Some(db) = e.as_db_error() {
             let code = db.code().code();
+            // PgBouncer reports a refused login as a protocol violation (08P01).
+            if db.message().contains("authentication failed") {
+                return false;
+            }
             return code.starts_with("57") // shutting down, starting up
                 || code.starts_with("53") // too many connections, out of memory
                 || code.starts_with("08") // connection exception

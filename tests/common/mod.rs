@@ -26,33 +26,53 @@ use tokio::sync::OnceCell;
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
+/// The test server's maintenance database: over the embedded cluster's private socket, and over
+/// TCP (with its password) for tests that put a proxy or a pooler in front.
+struct Server {
+    url: String,
+    tcp_url: String,
+}
+
+async fn server() -> &'static Server {
+    static SERVER: OnceCell<Server> = OnceCell::const_new();
+    SERVER
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("PGTIDE_TEST_DATABASE_URL") {
+                return Server {
+                    tcp_url: url.clone(),
+                    url,
+                };
+            }
+            let dir =
+                std::env::temp_dir().join(format!("pgtide-test-pg-{}", nix::unistd::getuid()));
+            let options = EmbeddedOptions {
+                settings: [
+                    ("fsync", "off"),
+                    ("synchronous_commit", "off"),
+                    ("full_page_writes", "off"),
+                    ("max_connections", "500"),
+                    ("log_min_messages", "fatal"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            };
+            let cluster =
+                tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, &options))
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("starting the test cluster: {e}"));
+            Server {
+                url: cluster.url("postgres"),
+                tcp_url: cluster.tcp_url("postgres"),
+            }
+        })
+        .await
+}
+
 /// Connection string of the server's maintenance database.
 async fn server_url() -> &'static str {
-    static URL: OnceCell<String> = OnceCell::const_new();
-    URL.get_or_init(|| async {
-        if let Ok(url) = std::env::var("PGTIDE_TEST_DATABASE_URL") {
-            return url;
-        }
-        let dir = std::env::temp_dir().join(format!("pgtide-test-pg-{}", nix::unistd::getuid()));
-        let options = EmbeddedOptions {
-            settings: [
-                ("fsync", "off"),
-                ("synchronous_commit", "off"),
-                ("full_page_writes", "off"),
-                ("max_connections", "500"),
-                ("log_min_messages", "fatal"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        };
-        let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir, &options))
-            .await
-            .unwrap()
-            .unwrap_or_else(|e| panic!("starting the test cluster: {e}"));
-        cluster.url("postgres")
-    })
-    .await
+    &server().await.url
 }
 
 /// `url` with its database name replaced.
@@ -149,6 +169,8 @@ async fn template() -> &'static str {
 pub struct TestDb {
     /// Connection string of the test database.
     pub url: String,
+    /// The same over TCP on 127.0.0.1 (with the password), for a proxy or a pooler in front.
+    pub tcp_url: String,
     /// Its name.
     pub name: String,
     /// A pool on it.
@@ -193,8 +215,14 @@ pub async fn test_db() -> TestDb {
         }
     }
     let url = with_database(server_url().await, &name);
+    let tcp_url = with_database(&server().await.tcp_url, &name);
     let db = Database::connect(&url, 40).unwrap();
-    TestDb { url, name, db }
+    TestDb {
+        url,
+        tcp_url,
+        name,
+        db,
+    }
 }
 
 impl Drop for TestDb {
@@ -443,6 +471,13 @@ pub async fn signal_and_wait(
         .unwrap()
 }
 
+/// The password of a `postgres://user:password@host/db` URL, if it has one.
+pub fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    userinfo.split_once(':').map(|(_, password)| password)
+}
+
 /// The `host:port` of a `postgres://user@host:port/db` URL (to put a proxy or a pooler in front).
 pub fn server_addr(url: &str) -> String {
     url.split('@')
@@ -665,4 +700,23 @@ pub fn ready_at(log: &std::path::Path) -> chrono::DateTime<chrono::Utc> {
     let stamp = chrono::NaiveDateTime::parse_from_str(&line[..23], "%Y-%m-%d %H:%M:%S%.3f")
         .unwrap_or_else(|e| panic!("{e}: {line}"));
     stamp.and_utc()
+}
+
+/// Whether an external tool a test needs is there. Outside CI a missing tool skips the test with
+/// a printed reason (and the package line that installs it); with `PGTIDE_REQUIRE_TOOLS=1` (which
+/// `.ci/run` sets after installing everything) it is a failure, so CI can never skip silently.
+pub fn tool_available(test: &str, tool: &str, present: bool, install: &str) -> bool {
+    if present {
+        return true;
+    }
+    let required = ["PGTIDE_REQUIRE_TOOLS", "PGTIDE_REQUIRE_BROWSER"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| v != "0" && !v.is_empty()));
+    assert!(
+        !required,
+        "{test}: {tool} is missing, and PGTIDE_REQUIRE_TOOLS is set ({install})"
+    );
+    println!("SKIPPED {test}: {tool} is missing ({install})");
+    eprintln!("SKIPPED {test}: {tool} is missing ({install})");
+    false
 }

@@ -113,7 +113,8 @@ pub async fn tls_only_cluster(name: &str) -> (EmbeddedPostgres, u16, Pki, PathBu
     let hba = pki_dir.join("pg_hba.conf");
     std::fs::write(
         &hba,
-        "# TLS only, as on a managed service.\n\
+        "# TLS only over TCP, as on a managed service (the harness migrates over the socket).\n\
+         local all all trust\n\
          hostssl all certuser 127.0.0.1/32 cert\n\
          hostssl all scramuser 127.0.0.1/32 scram-sha-256\n\
          hostssl all all 127.0.0.1/32 trust\n\

@@ -3,15 +3,18 @@
 //!
 //! pgtide does not ship Postgres; it uses the server binaries already on the machine, found in this
 //! order: `$PGTIDE_PG_BINDIR`, `PATH`, `pg_config --bindir`, `/usr/lib/postgresql/*/bin` (newest
-//! first). The cluster listens on 127.0.0.1 only, on a free port, with trust authentication: it is
-//! for one user on one machine, never for a network.
+//! first). pgtide reaches the cluster over a Unix socket in a private directory; TCP on 127.0.0.1
+//! needs a generated password ([`access`] says who may connect, and why).
 //!
 //! Postgres refuses to run as root, so when pgtide runs as root the cluster is owned by, and the
-//! server runs as, the `postgres` OS user (via `runuser`).
+//! server runs as, the `postgres` OS user (via `runuser`); a cluster asked for where that user cannot
+//! reach lives in `/var/lib/pgtide/` instead, linked from where it was asked for.
 //!
 //! A cluster that is already running in the directory (another pgtide, an earlier test process) is
 //! reused and left running; one this process started is stopped by [`EmbeddedPostgres::stop`].
 //! A file lock serializes processes that start the same directory at once.
+
+mod access;
 
 use std::{
     fs,
@@ -36,8 +39,8 @@ pub enum EmbeddedError {
     /// Running as root, but there is no `postgres` OS user to run the server as.
     #[error("running as root, and Postgres refuses to run as root; create a `postgres` OS user (installing the postgresql package does) or run pgtide as an ordinary user")]
     NoPostgresUser,
-    /// The `postgres` OS user cannot reach the cluster directory.
-    #[error("the postgres OS user cannot write to {dir}: make every parent directory traversable (chmod o+x) or choose a directory elsewhere")]
+    /// The `postgres` OS user cannot reach the cluster directory, and it cannot be moved.
+    #[error("the postgres OS user cannot reach {dir}, and it already holds files, so pgtide cannot keep the cluster elsewhere: move them away, or make every parent directory traversable (chmod o+x)")]
     NotAccessible {
         /// The cluster directory.
         dir: PathBuf,
@@ -81,6 +84,11 @@ pub struct EmbeddedPostgres {
     started_here: bool,
     /// The settings this process started the server with, to start it again the same way.
     options: EmbeddedOptions,
+    /// The superuser's password, for TCP connections.
+    password: String,
+    /// Where the cluster was asked for, when it lives elsewhere (root, and a directory the server's
+    /// OS user cannot reach).
+    asked_for: Option<PathBuf>,
 }
 
 impl EmbeddedPostgres {
@@ -91,7 +99,18 @@ impl EmbeddedPostgres {
     /// [`EmbeddedError`] saying what is missing or which step failed.
     pub fn start(dir: &Path, options: &EmbeddedOptions) -> Result<Self> {
         let bindir = find_bindir().ok_or(EmbeddedError::NoBinaries)?;
-        fs::create_dir_all(dir).map_err(|source| EmbeddedError::Io {
+        let as_postgres = nix::unistd::geteuid().is_root();
+        let asked = std::path::absolute(dir).map_err(|source| EmbeddedError::Io {
+            what: "resolving",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (dir, asked_for) = if as_postgres {
+            place_for_postgres(&asked)?
+        } else {
+            (asked, None)
+        };
+        fs::create_dir_all(&dir).map_err(|source| EmbeddedError::Io {
             what: "creating",
             path: dir.to_path_buf(),
             source,
@@ -101,7 +120,6 @@ impl EmbeddedPostgres {
             path: dir.to_path_buf(),
             source,
         })?;
-        let as_postgres = nix::unistd::geteuid().is_root();
         let _lock = lock(&dir.join("lock"))?;
         let mut cluster = Self {
             dir,
@@ -110,26 +128,74 @@ impl EmbeddedPostgres {
             as_postgres,
             started_here: false,
             options: options.clone(),
+            password: String::new(),
+            asked_for,
         };
         cluster.init()?;
         if let Some(port) = cluster.running_port() {
+            if !cluster.password_file().exists() {
+                return Err(EmbeddedError::Step {
+                    step: "reusing the running cluster".into(),
+                    detail: format!(
+                        "it was started by an earlier pgtide, which let every local user in over \
+                         TCP; stop it (pg_ctl stop -D {}) and start pgtide again, which secures it",
+                        cluster.data_dir().display()
+                    ),
+                });
+            }
             cluster.port = port;
+            cluster.password = cluster.read_password()?;
             return Ok(cluster);
         }
+        cluster.password = cluster.ensure_password()?;
         cluster.port = free_port()?;
         cluster.launch(options)?;
         cluster.started_here = true;
         Ok(cluster)
     }
 
-    /// A `postgres://` URL for database `database` on this cluster.
+    /// A `postgres://` URL for database `database` on this cluster, over its private Unix socket.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://postgres@{}:{}/{database}",
+            percent_encode(&access::socket_dir(&self.dir).to_string_lossy()),
+            self.port
+        )
     }
 
-    /// The psql command that connects to the `postgres` database.
+    /// A `postgres://` URL over TCP on 127.0.0.1, with the generated password: for tools that
+    /// cannot use a Unix socket (and for proxies and poolers in front of the cluster).
+    pub fn tcp_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
+    }
+
+    /// The psql command that connects to the `postgres` database (over the private socket, so it
+    /// works when pasted by the same OS user, or by root).
     pub fn psql_command(&self) -> String {
-        format!("psql {}", self.url("postgres"))
+        let dir = access::socket_dir(&self.dir).to_string_lossy().into_owned();
+        let host = if dir.contains([' ', '\'', '"', '\\', '$', '`']) {
+            format!("'{}'", dir.replace('\\', "\\\\").replace('\'', "\\'"))
+        } else {
+            dir
+        };
+        format!(
+            "psql \"host={host} port={} user=postgres dbname=postgres\"",
+            self.port
+        )
+    }
+
+    /// The directory the cluster lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the cluster was asked for, when it lives elsewhere: running as root, a directory the
+    /// `postgres` OS user cannot reach gets a symbolic link to [`EmbeddedPostgres::dir`].
+    pub fn asked_for(&self) -> Option<&Path> {
+        self.asked_for.as_deref()
     }
 
     /// The port the cluster listens on.
@@ -222,7 +288,11 @@ impl EmbeddedPostgres {
             path: data.clone(),
             source,
         })?;
+        // The standby's password is the primary's (pg_authid is copied), and so is its file.
+        let password = self.read_password()?;
+        access::write_private(&dir.join("password"), &password, None)?;
         let port = self.port.to_string();
+        let socket = access::socket_dir(&self.dir);
         self.run_pg(
             "pg_basebackup",
             "pg_basebackup",
@@ -230,7 +300,7 @@ impl EmbeddedPostgres {
                 "-D",
                 path_str(&data),
                 "-h",
-                "127.0.0.1",
+                path_str(&socket),
                 "-p",
                 &port,
                 "-U",
@@ -288,6 +358,7 @@ impl EmbeddedPostgres {
             path: data.clone(),
             source,
         })?;
+        let server_user = self.server_user()?;
         if self.as_postgres {
             give_to_postgres(&[&self.dir, &data])?;
             let probe = Command::new("runuser")
@@ -300,7 +371,12 @@ impl EmbeddedPostgres {
                 });
             }
         }
-        self.run_pg(
+        let password = access::generate_password();
+        // initdb reads the superuser's password from a file; only the server's OS user may read it,
+        // and it is gone once initdb is done.
+        let pwfile = self.dir.join("initdb-password");
+        access::write_private(&pwfile, &password, server_user.as_ref())?;
+        let initdb = self.run_pg(
             "initdb",
             "initdb",
             &[
@@ -308,13 +384,86 @@ impl EmbeddedPostgres {
                 path_str(&data),
                 "-U",
                 "postgres",
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &format!("--pwfile={}", path_str(&pwfile)),
                 "-E",
                 "UTF8",
                 "--no-instructions",
             ],
-        )?;
+        );
+        let _ = fs::remove_file(&pwfile);
+        initdb?;
+        access::write_private(&self.password_file(), &password, None)?;
         Ok(())
+    }
+
+    /// The `password` file, for TCP connections.
+    fn password_file(&self) -> PathBuf {
+        self.dir.join("password")
+    }
+
+    fn read_password(&self) -> Result<String> {
+        fs::read_to_string(self.password_file())
+            .map(|p| p.trim().to_string())
+            .map_err(|source| EmbeddedError::Io {
+                what: "reading",
+                path: self.password_file(),
+                source,
+            })
+    }
+
+    /// The password, setting one first on a cluster made by an earlier pgtide (which trusted TCP):
+    /// in single-user mode, so the server need not be up.
+    fn ensure_password(&self) -> Result<String> {
+        if self.password_file().exists() {
+            return self.read_password();
+        }
+        let password = access::generate_password();
+        let data = self.data_dir();
+        let mut single = self
+            .command("postgres", &["--single", "-D", path_str(&data), "postgres"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| EmbeddedError::Step {
+                step: "setting the superuser's password".into(),
+                detail: e.to_string(),
+            })?;
+        if let Some(mut stdin) = single.stdin.take() {
+            writeln!(stdin, "alter role postgres password '{password}';").map_err(|source| {
+                EmbeddedError::Io {
+                    what: "writing to postgres --single in",
+                    path: data.clone(),
+                    source,
+                }
+            })?;
+        }
+        let output = single.wait_with_output().map_err(|e| EmbeddedError::Step {
+            step: "setting the superuser's password".into(),
+            detail: e.to_string(),
+        })?;
+        if !output.status.success() {
+            return Err(EmbeddedError::Step {
+                step: "setting the superuser's password".into(),
+                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        access::write_private(&self.password_file(), &password, None)?;
+        Ok(password)
+    }
+
+    /// The OS user the server runs as, when that is not this process's (running as root).
+    fn server_user(&self) -> Result<Option<nix::unistd::User>> {
+        if !self.as_postgres {
+            return Ok(None);
+        }
+        nix::unistd::User::from_name("postgres")
+            .ok()
+            .flatten()
+            .map(Some)
+            .ok_or(EmbeddedError::NoPostgresUser)
     }
 
     /// The port of a server already running on this data directory, if any.
@@ -334,9 +483,19 @@ impl EmbeddedPostgres {
 
     fn launch(&self, options: &EmbeddedOptions) -> Result<()> {
         let data = self.data_dir();
+        let server_user = self.server_user()?;
+        access::write_private(
+            &data.join("pg_hba.conf"),
+            access::PG_HBA,
+            server_user.as_ref(),
+        )?;
+        let socket = access::socket_dir(&self.dir);
+        access::private_dir(&socket, server_user.as_ref())?;
         let mut server_options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
-            self.port
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' \
+             -c unix_socket_permissions=0700",
+            self.port,
+            socket.to_string_lossy().replace('\'', "'\\''")
         );
         for (name, value) in &options.settings {
             server_options.push_str(&format!(" -c {name}={value}"));
@@ -402,6 +561,58 @@ impl EmbeddedPostgres {
             .to_string(),
         })
     }
+}
+
+/// Where a cluster asked for at `asked` lives when the server runs as the `postgres` OS user: there,
+/// if that user can reach it; otherwise in `/var/lib/pgtide/`, with a symbolic link at `asked`.
+/// Returns the place and, when it moved, where it was asked for.
+fn place_for_postgres(asked: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| EmbeddedError::Io { what, path, source }
+    };
+    if let Ok(real) = asked.canonicalize() {
+        if access::reachable_by_postgres(&real) {
+            let moved = (real != asked).then(|| asked.to_path_buf());
+            return Ok((real, moved));
+        }
+        // An empty directory (an earlier attempt made it) can give way to the link.
+        let empty = fs::read_dir(&real)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(EmbeddedError::NotAccessible {
+                dir: asked.to_path_buf(),
+            });
+        }
+        fs::remove_dir(&real).map_err(io("removing", &real))?;
+    } else if access::reachable_by_postgres(asked) {
+        return Ok((asked.to_path_buf(), None));
+    }
+    let home = access::relocated(asked);
+    let parent = home.parent().expect("/var/lib/pgtide");
+    fs::create_dir_all(parent).map_err(io("creating", parent))?;
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o755))
+        .map_err(io("chmod 0755", parent))?;
+    fs::create_dir_all(&home).map_err(io("creating", &home))?;
+    if let Some(link_parent) = asked.parent() {
+        fs::create_dir_all(link_parent).map_err(io("creating", link_parent))?;
+    }
+    std::os::unix::fs::symlink(&home, asked).map_err(io("linking", asked))?;
+    Ok((home, Some(asked.to_path_buf())))
+}
+
+/// `text` with every byte but letters, digits and `-._~` percent-encoded, for a URL's host.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Makes the `postgres` OS user the owner of `paths` (the server runs as it when pgtide runs as root).

@@ -1,4 +1,4 @@
-//! Migrations: concurrent starts are safe, and every name of DESIGN.md's SQL contract exists.
+//! Migrations: concurrent starts are safe, and every name of the public SQL contract exists.
 
 mod common;
 
@@ -184,7 +184,7 @@ async fn the_sql_contract_exists_as_spelled() {
             .get(0);
         assert_eq!(n, 1, "pgtide.{view} is missing");
     }
-    // The named-parameter call from DESIGN.md works as written.
+    // The named-parameter call the README shows works as written.
     let id: i64 = client
         .query_one("select pgtide.enqueue('report', queue => 'nightly')", &[])
         .await

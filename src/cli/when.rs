@@ -1,6 +1,6 @@
 //! Times on the command line: RFC 3339 (`2026-11-21T09:00:00Z`) or relative to the database's clock
 //! (`now`, `now+5m`, `now+1h30m`). The database's clock, not this host's, because every time decision
-//! in pgtide uses `now()` of the database (DESIGN.md, principle 1).
+//! in pgtide uses `now()` of the database, so clock skew between hosts changes nothing.
 
 use std::time::Duration;
 

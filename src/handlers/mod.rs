@@ -1,5 +1,5 @@
 //! Handlers: the code that runs a job. A row names a handler; the worker host decides what the name
-//! means (DESIGN.md principle 3), so nothing a row carries can make a worker run a program, URL or
+//! means (the database is the control plane; worker hosts hold the code), so nothing a row carries can make a worker run a program, URL or
 //! statement that its operator did not configure.
 //!
 //! - [`Handler`] is the trait library users implement for their own async handlers.

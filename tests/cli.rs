@@ -495,17 +495,7 @@ async fn probes_follow_kubernetes_conventions() {
     assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
 
     // A schema this binary does not know: not ready, and it says why; alive all the same.
-    let latest = pgtide::migrate::latest_version();
-    t.client()
-        .await
-        .unwrap()
-        .batch_execute(&format!(
-            "insert into pgtide.refinery_schema_history (version, name, applied_on, checksum)
-             values ({}, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
-            latest + 1
-        ))
-        .await
-        .unwrap();
+    let newer = common::record_newer_migration(&t).await;
     let (status, ready) = get("/readyz", http).await.unwrap();
     assert_eq!(status, 503);
     assert_eq!(ready["status"], "not ready");
@@ -524,7 +514,7 @@ async fn probes_follow_kubernetes_conventions() {
         ready["schema"]
             .as_str()
             .unwrap()
-            .contains(&format!("invalid schema version \"{}\"", latest + 1)),
+            .contains(&format!("invalid schema version \"{newer}\"")),
         "{ready}"
     );
     assert_eq!(get("/livez", http).await.unwrap().0, 200);
@@ -532,8 +522,7 @@ async fn probes_follow_kubernetes_conventions() {
         .await
         .unwrap()
         .batch_execute(&format!(
-            "delete from pgtide.refinery_schema_history where version = {}",
-            latest + 1
+            "delete from pgtide.refinery_schema_history where version = {newer}"
         ))
         .await
         .unwrap();

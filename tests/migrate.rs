@@ -312,21 +312,12 @@ async fn upgrades_migrate_first_and_workers_never_migrate_under_no_migrate() {
     assert!(printed.is_empty(), "nothing is pending: {printed}");
 
     // A schema newer than this binary: every command that starts stops with a clear error.
-    db.client()
-        .await
-        .unwrap()
-        .batch_execute(&format!(
-            "insert into pgtide.refinery_schema_history (version, name, applied_on, checksum)
-             values ({}, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
-            latest + 1
-        ))
-        .await
-        .unwrap();
+    let future = common::record_newer_migration(&db).await;
     let newer = format!(
         "error: invalid schema version \"{}\": expected at most version {latest}, the newest this \
          pgtide knows: a newer pgtide migrated this database, so upgrade this binary (migrate first, \
          then roll the workers)",
-        latest + 1
+        future
     );
     for args in [
         &["migrate"][..],

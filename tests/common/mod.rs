@@ -720,3 +720,19 @@ pub fn tool_available(test: &str, tool: &str, present: bool, install: &str) -> b
     eprintln!("SKIPPED {test}: {tool} is missing ({install})");
     false
 }
+
+/// Records a migration one version newer than this binary knows, as a newer pgtide would have;
+/// returns that version.
+pub async fn record_newer_migration(db: &Database) -> i32 {
+    let newer = pgtide::migrate::latest_version() + 1;
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "insert into pgtide.refinery_schema_history (version, name, applied_on, checksum)
+             values ({newer}, 'from_the_future', '2030-01-01T00:00:00Z', '0')"
+        ))
+        .await
+        .unwrap();
+    newer
+}

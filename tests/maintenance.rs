@@ -323,16 +323,21 @@ async fn a_stale_leaders_pass_is_fenced_and_a_pass_in_flight_holds_off_the_takeo
     let mut held = t.client().await.unwrap();
     assert!(b.try_acquire().await.unwrap());
     let pass = b.begin_pass(&mut held).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let takeover = tokio::spawn({
-        let a = a.clone();
-        async move { a.try_acquire().await.unwrap() }
+    // The pass works for 2 s (busy, not idle), past its lease.
+    let (worked, takeover) = tokio::join!(pass.batch_execute("select pg_sleep(2)"), async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let takeover = tokio::spawn({
+            let a = a.clone();
+            async move { a.try_acquire().await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !takeover.is_finished(),
+            "the takeover must wait for the pass in flight"
+        );
+        takeover
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        !takeover.is_finished(),
-        "the takeover must wait for the pass in flight"
-    );
+    worked.unwrap();
     pass.commit().await.unwrap();
     assert!(
         takeover.await.unwrap(),
@@ -346,6 +351,35 @@ async fn a_stale_leaders_pass_is_fenced_and_a_pass_in_flight_holds_off_the_takeo
         b.begin_pass(&mut held).await,
         Err(pgtide::Error::LeaseLost { .. })
     ));
+
+    // A leader that stalls in the middle of a pass (never commits) holds the takeover off no longer
+    // than its lease: the server ends the pass once it has been idle for the TTL.
+    let c = Leader::new(t.db.clone(), "maintenance", "c", Duration::from_secs(1));
+    client
+        .execute(
+            "update pgtide.leader set expires_at = now() - interval '1 s'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(c.try_acquire().await.unwrap());
+    let mut stalled = t.client().await.unwrap();
+    let frozen = c.begin_pass(&mut stalled).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    assert!(
+        a.try_acquire().await.unwrap(),
+        "a takes over from the stalled pass"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the takeover waited {:?} for a stalled pass",
+        started.elapsed()
+    );
+    assert!(
+        frozen.commit().await.is_err(),
+        "the server ended the stalled pass"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,7 +70,9 @@ impl Leader {
     }
 
     /// Opens the transaction of one leader pass on `client`: it holds the lease row `FOR SHARE` until
-    /// it ends, so no successor can take over meanwhile.
+    /// it ends, so no successor can take over meanwhile. A pass left idle for the lease's TTL (its
+    /// process stalled, and so stopped renewing) is ended by the server, so a stalled leader holds a
+    /// takeover off no longer than its lease would have.
     ///
     /// # Errors
     /// [`Error::LeaseLost`] when this contender does not hold an unexpired lease (the transaction is
@@ -80,9 +82,14 @@ impl Leader {
         client: &'c mut deadpool_postgres::Client,
     ) -> Result<deadpool_postgres::Transaction<'c>> {
         let tx = client.transaction().await?;
+        let idle_limit = format!("{}ms", self.ttl.as_millis().max(1));
         let held = self
             .db
-            .query_opt(&tx, sql::LEADER_FENCE, &[&self.name, &self.holder])
+            .query_opt(
+                &tx,
+                sql::LEADER_FENCE,
+                &[&self.name, &self.holder, &idle_limit],
+            )
             .await?;
         if held.is_none() {
             tx.rollback().await?;

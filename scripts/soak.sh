@@ -9,6 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PGTIDE_CHAOS_JOBS="${PGTIDE_CHAOS_JOBS:-20000}"
-cargo test --test chaos_workers --test pg_restart --test notify --test maintenance --test bloat \
-    --test pooler --test properties -- --nocapture --test-threads 1 2>&1 \
+cargo test --test it -- chaos_workers:: pg_restart:: notify:: maintenance:: bloat:: pooler:: properties:: \
+    --nocapture --test-threads 1 2>&1 \
     | grep -E '^(chaos|restarts|half-open|leader|bloat):|^test |test result'

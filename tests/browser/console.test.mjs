@@ -1,6 +1,6 @@
 // End-to-end tests of the pgtide console in headless Chromium, as a user would click through it.
 //
-// tests/console_browser.rs starts a real `pgtide run --http` on a fresh database, fills it with
+// tests/it/console_browser.rs starts a real `pgtide run --http` on a fresh database, fills it with
 // work, runs this file with `node --test`, and then checks the database rows behind every click
 // (pause, trigger, retry, cancel, and the audit log's `console` surface). This file checks what the
 // browser sees. Environment:
@@ -20,7 +20,7 @@ const deadId = process.env.DEAD_ID;
 const cancelId = process.env.CANCEL_ID;
 const shots = process.env.SCREENSHOTS || "target/console-screenshots";
 for (const [name, value] of Object.entries({ PGTIDE_URL: base, PGTIDE_TOKEN: token, DEAD_ID: deadId, CANCEL_ID: cancelId })) {
-  assert.ok(value, `${name} must be set (tests/console_browser.rs sets it)`);
+  assert.ok(value, `${name} must be set (tests/it/console_browser.rs sets it)`);
 }
 mkdirSync(shots, { recursive: true });
 

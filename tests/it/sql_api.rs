@@ -1,7 +1,7 @@
 //! The admin API as a psql user sees it: queue settings, the audit log written by triggers (raw SQL
 //! included), and comments on every object so `\d+` and `\df+` explain themselves.
 
-mod common;
+use crate::common;
 
 use common::{one, scalar, sql_error, test_db};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Retries as future rows: the chain's rows, attempts, keys, links and delays; the dead-letter
 //! queue; and failures of every kind (error, panic, timeout, unknown handler) costing one attempt.
 
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 

@@ -7,7 +7,7 @@
 //! the xmin horizon (dead rows cannot be reclaimed then), and stops growing once it ends: the freed
 //! space is reused, so nothing is degraded for good.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //! of the run fired exactly once (the ones due while the server was down fired late, under the misfire
 //! policy), and each process logged that its LISTEN connections came back, without a panic.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

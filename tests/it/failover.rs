@@ -9,7 +9,7 @@
 //! lease and completions carried on against the new primary, and while no host took writes it said
 //! so, again and again. The time from the promotion to the first job done is reported.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! fire lag (execution inserted - slot) stays small. The lag figures are printed (they are a
 //! measurement for the README); only gross bounds are asserted, because CI machines are noisy.
 
-mod common;
+use crate::common;
 
 use std::{
     process::{Child, Command, Stdio},

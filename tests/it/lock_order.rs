@@ -9,7 +9,7 @@
 //! in order, the rescuer skips locked rows, and a cancel locks one row: only the completer waits on
 //! more than one row, so no cycle can form.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{
@@ -23,9 +23,9 @@ use common::{scalar, test_db};
 use rand::{seq::IndexedRandom, Rng};
 use tokio_postgres::error::SqlState;
 
-const EXTEND_LEASES: &str = include_str!("../sql/queries/extend_leases.sql");
-const COMPLETE: &str = include_str!("../sql/queries/complete.sql");
-const RESCUE: &str = include_str!("../sql/queries/rescue.sql");
+const EXTEND_LEASES: &str = include_str!("../../sql/queries/extend_leases.sql");
+const COMPLETE: &str = include_str!("../../sql/queries/complete.sql");
+const RESCUE: &str = include_str!("../../sql/queries/rescue.sql");
 const WORKER: &str = "w1";
 
 /// How often each path ran, and how often it met a deadlock.

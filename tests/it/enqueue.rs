@@ -1,6 +1,6 @@
 //! Enqueue from SQL and from Rust: idempotency, scheduled vs queued, bulk, transactions, bad input.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! advisory lock would be held by whoever got the connection. A worker, the scheduler, the maintenance
 //! loop and the admin API all run through it in pooler mode, and the test checks the rows they produce.
 
-mod common;
+use crate::common;
 
 use std::{
     path::PathBuf,

@@ -1,7 +1,7 @@
 //! Graceful shutdown: stop claiming, finish held jobs within the grace, and leave anything longer
 //! leased for the rescuer: nothing is lost.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{atomic::Ordering, Arc},

@@ -1,6 +1,6 @@
 //! Queue pause and per-queue concurrency limits, under real workers.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{

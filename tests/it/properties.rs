@@ -5,7 +5,7 @@
 //! from a known set, or pgtide's `Invalid` naming the field), and a failed call must change nothing:
 //! the row counts of every pgtide table, the audit log included, stay as they were.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

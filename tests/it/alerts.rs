@@ -2,7 +2,7 @@
 //! episode, webhook deliveries (generic JSON and Slack-compatible) to a local server with retry,
 //! every rule kind on hand-built state, and the lease fence.
 
-mod common;
+use crate::common;
 
 use std::{
     net::SocketAddr,

@@ -4,7 +4,7 @@
 //! for bad settings before anything starts, and a whole `pgtide run` (with its CLI, HTTP API,
 //! pooler-mode worker and `pgtide bench`) over `verify-full`.
 
-mod common;
+use crate::common;
 
 use std::{
     process::{Command, Stdio},

@@ -2,7 +2,7 @@
 //! one-shots, misfire policies, overlap, pause/resume, invalid tasks, notifications, DST, and the
 //! task admin functions. Passes are driven one at a time with an explicit "now" where timing matters.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The leader-elected services: promoter, rescuer, pruner, and the leader lease itself. Each is
 //! driven one pass at a time (`run_once`) on state built by hand, so nothing depends on timing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -324,18 +324,20 @@ async fn a_stale_leaders_pass_is_fenced_and_a_pass_in_flight_holds_off_the_takeo
     assert!(b.try_acquire().await.unwrap());
     let pass = b.begin_pass(&mut held).await.unwrap();
     // The pass works for 2 s (busy, not idle), past its lease.
-    let (worked, takeover) = tokio::join!(pass.batch_execute("select pg_sleep(2)"), async {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let takeover = tokio::spawn({
-            let a = a.clone();
-            async move { a.try_acquire().await.unwrap() }
-        });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    // The takeover tries after 1.2 s, with the lease expired and the pass still working.
+    let takeover = tokio::spawn({
+        let a = a.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            a.try_acquire().await.unwrap()
+        }
+    });
+    let (worked, ()) = tokio::join!(pass.batch_execute("select pg_sleep(2)"), async {
+        tokio::time::sleep(Duration::from_millis(1700)).await;
         assert!(
             !takeover.is_finished(),
             "the takeover must wait for the pass in flight"
         );
-        takeover
     });
     worked.unwrap();
     pass.commit().await.unwrap();

@@ -1,6 +1,6 @@
 //! The configured handler kinds against real processes, a real HTTP server and real SQL.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::BTreeMap,

@@ -1,9 +1,9 @@
 //! The console's actions over HTTP, each checked on the rows it changes and on the audit log's
 //! `console` surface: queue pause and resume, task pause, resume and trigger, retry one, retry all of
 //! a handler, cancel; a refused action's error; the session and CSRF rules. The browser tests
-//! (tests/console_browser.rs) click through the same pages in Chromium.
+//! (tests/it/console_browser.rs) click through the same pages in Chromium.
 
-mod common;
+use crate::common;
 
 use common::{scalar, test_db, TestDb};
 use pgtide::{http::ApiState, Database, NewJob};

@@ -4,7 +4,7 @@
 //! pasted. As root in a 0700 home, the cluster lives where the server's OS user can reach it, and
 //! pgtide says where.
 
-mod common;
+use crate::common;
 
 use std::{
     os::unix::fs::PermissionsExt,

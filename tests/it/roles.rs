@@ -1,7 +1,7 @@
 //! The role recipes of `pgtide.grant`, proven by logging in as each role: what is granted works, and
 //! what is not fails with a permission error.
 
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 

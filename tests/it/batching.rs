@@ -2,7 +2,7 @@
 //! the completion window bounds what a crash can make run again, an asynchronous claim never makes a
 //! completion asynchronous, and bulk enqueue stays a key lookup however big the table is.
 
-mod common;
+use crate::common;
 
 use std::{
     process::{Command, Stdio},

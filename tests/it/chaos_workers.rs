@@ -13,7 +13,7 @@
 //!
 //! CI runs N = 3,000 (`PGTIDE_CHAOS_JOBS` overrides it); `scripts/soak.sh` runs the full 20,000.
 
-mod common;
+use crate::common;
 
 use std::{
     path::{Path, PathBuf},

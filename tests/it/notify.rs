@@ -2,7 +2,7 @@
 //! notification wakes the worker; the worker survives its LISTEN backend being killed; and a half-open
 //! LISTEN connection is noticed by its ping and replaced while the worker polls.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{

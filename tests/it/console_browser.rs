@@ -8,7 +8,7 @@
 //! `PGTIDE_REQUIRE_TOOLS=1` (which `.ci/run` sets after installing them) makes their absence a
 //! failure instead. Screenshots of every page go to `target/console-screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::{
     path::Path,

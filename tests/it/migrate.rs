@@ -1,6 +1,6 @@
 //! Migrations: concurrent starts are safe, and every name of the public SQL contract exists.
 
-mod common;
+use crate::common;
 
 use common::{scalar, test_db};
 use pgtide::Database;

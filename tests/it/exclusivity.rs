@@ -1,7 +1,7 @@
 //! Four workers, 2,000 jobs: each job executes exactly once, proven by a ledger written by a sql
 //! handler in the same transaction as the completion.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

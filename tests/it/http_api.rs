@@ -1,7 +1,7 @@
 //! The HTTP API over a real socket and a real database: every route with good and bad input, the
 //! token, the body cap, JSON errors, the OpenAPI document, /metrics and /healthz.
 
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 

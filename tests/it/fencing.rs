@@ -1,7 +1,7 @@
 //! Fencing: a worker that lost its row (rescued after a stall, or cancelled) cannot record an outcome
 //! for it, and a sql handler's effect from such a worker is rolled back, never committed.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{atomic::Ordering, Arc},

@@ -1,7 +1,7 @@
 //! Every admin subcommand of the `pgtide` binary, run as a real process against a real database:
 //! the rows it changes, its output (tables and --json), and one-line errors with a non-zero exit.
 
-mod common;
+use crate::common;
 
 use std::{
     process::{Command, Output, Stdio},

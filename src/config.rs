@@ -13,7 +13,10 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::alerts::{AlertConfig, AlertSettings};
+use crate::{
+    alerts::{AlertConfig, AlertSettings},
+    interpolate::interpolate,
+};
 
 /// Errors in configuration, raised at startup before anything runs.
 #[derive(Debug, thiserror::Error)]
@@ -394,30 +397,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Replaces `${NAME}` with the variable's value; an unset variable or an unclosed `${` is an error.
-pub(crate) fn interpolate(
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed \"${{\" in {text:?}"))?;
-        let name = &after[..end];
-        let value = env(name).ok_or_else(|| {
-            format!("environment variable {name} is not set (referenced as \"${{{name}}}\")")
-        })?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]

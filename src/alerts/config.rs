@@ -384,7 +384,7 @@ impl WebhookSettings {
         if self.name.trim().is_empty() {
             return Err((key("name"), "\"\": expected a non-empty name".into()));
         }
-        let url = crate::config::interpolate(&self.url, env).map_err(|r| (key("url"), r))?;
+        let url = crate::interpolate::interpolate(&self.url, env).map_err(|r| (key("url"), r))?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err((
                 key("url"),
@@ -403,7 +403,7 @@ impl WebhookSettings {
         };
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, value) in &self.headers {
-            let value = crate::config::interpolate(value, env)
+            let value = crate::interpolate::interpolate(value, env)
                 .map_err(|r| (key(&format!("headers.{name}")), r))?;
             headers.push((name.clone(), value));
         }

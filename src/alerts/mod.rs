@@ -28,7 +28,7 @@ pub use self::config::{
     AlertConfig, AlertSettings, Rule, RuleKind, RuleSettings, Webhook, WebhookFormat,
     WebhookSettings, DEFAULT_INTERVAL,
 };
-use crate::{maintenance::Leader, sql, Database, Result};
+use crate::{leader::Leader, sql, Database, Result};
 
 /// Attempts per delivery before it is marked `failed`.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 10;

@@ -7,7 +7,7 @@
 //!
 //! Every read and every action goes through [`Admin`], on connections named `pgtide-console`, so a
 //! click runs the same SQL function as psql, the CLI and the API, and the audit log records the
-//! surface `console`. The login and CSRF rules are in [`auth`].
+//! surface `console`. The login and CSRF rules are in its `auth` module.
 
 mod actions;
 mod auth;

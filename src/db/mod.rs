@@ -2,7 +2,7 @@
 //! dedicated connections (the workers' LISTEN connection must not be a pooled one, because a pooled
 //! connection is handed to other users between statements and would drop or steal notifications).
 //!
-//! Every connection, pooled or dedicated, is opened by one [`connect::Connector`]: the string's
+//! Every connection, pooled or dedicated, is opened by one `connect::Connector`: the string's
 //! hosts in turn, with TLS as libpq's `sslmode` and friends say ([`tls`]). A pooled connection whose
 //! server went away (a crash, a failover) is closed, and the pool never hands a closed one out again:
 //! its next connection goes through the host list afresh, so it finds the promoted server.

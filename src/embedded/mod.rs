@@ -4,7 +4,7 @@
 //! pgtide does not ship Postgres; it uses the server binaries already on the machine, found in this
 //! order: `$PGTIDE_PG_BINDIR`, `PATH`, `pg_config --bindir`, `/usr/lib/postgresql/*/bin` (newest
 //! first). pgtide reaches the cluster over a Unix socket in a private directory; TCP on 127.0.0.1
-//! needs a generated password ([`access`] says who may connect, and why).
+//! needs a generated password (the `access` module says who may connect, and why).
 //!
 //! Postgres refuses to run as root, so when pgtide runs as root the cluster is owned by, and the
 //! server runs as, the `postgres` OS user (via `runuser`); a cluster asked for where that user cannot

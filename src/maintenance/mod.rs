@@ -12,17 +12,14 @@
 //! wakes up after a takeover writes nothing: `run_once_as` is that fenced form.
 
 mod history;
-mod leader;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-pub use self::{
-    history::{HistoryPruned, HistoryPruner},
-    leader::Leader,
-};
+pub use self::history::{HistoryPruned, HistoryPruner};
+pub use crate::leader::Leader;
 use crate::{
     alerts::{AlertConfig, Alerter},
     sql, Database, Error, Result,

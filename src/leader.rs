@@ -1,4 +1,5 @@
-//! The leader lease.
+//! The leader lease and its fence, shared by the maintenance services and the alert evaluation
+//! (both run only in the leader, and neither imports the other).
 //!
 //! Exactly one process should run the maintenance services at a time. pgtide elects it with a row in
 //! `pgtide.leader`, not with a session advisory lock: an advisory lock belongs to a server session, and

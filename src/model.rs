@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use crate::Error;
 
-/// Status of one execution (one attempt). See the state diagram in the README.
+/// Status of one execution (one attempt). See the state diagram in docs/architecture.md.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]

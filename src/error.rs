@@ -3,7 +3,9 @@
 //! Each variant names the stage that failed, so a log line says where to look: the database, the
 //! pool, the migrations, the config file, the embedded cluster, or the caller's own input.
 
-use crate::{config::ConfigError, embedded::EmbeddedError};
+use crate::config::ConfigError;
+#[cfg(feature = "embedded")]
+use crate::embedded::EmbeddedError;
 
 /// Errors returned by pgtide's library API.
 #[derive(Debug, thiserror::Error)]
@@ -70,11 +72,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     /// The embedded Postgres cluster could not be set up or started.
     #[error(transparent)]
+    #[cfg(feature = "embedded")]
     Embedded(#[from] EmbeddedError),
-    /// A run of the command line did not complete: a child process failed, a file could not be
-    /// written, or a check of `pgtide bench` found a job that did not end as it must.
-    #[error("{0}")]
-    Run(String),
 }
 
 impl Error {

@@ -71,20 +71,31 @@
 //!
 //! The worker ([`worker`]) claims, runs and completes jobs; the [`scheduler`] fires tasks; the
 //! [`maintenance`] leader promotes, rescues and prunes; [`admin`] is the admin API the CLI, HTTP and the
-//! console share; [`http`] and [`console`] serve them. The repository's `docs/architecture.md` follows
+//! console share; `http` and `console` serve them. The repository's `docs/architecture.md` follows
 //! a job through them.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
+//!
+//! # Features
+//!
+//! - `server`: the `http` module (the HTTP API with its OpenAPI document, `/metrics` and the probes)
+//!   and the `console` module (the web console), with axum and maud.
+//! - `embedded`: the `embedded` module, a private Postgres cluster started from the server binaries
+//!   on the machine (the command line's default when no connection string is given).
+//!
+//! Neither is on by default, so a program that only enqueues or runs workers compiles neither.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod admin;
 pub mod alerts;
 pub mod config;
+#[cfg(feature = "server")]
 pub mod console;
 pub mod db;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod enqueue;
 pub mod error;
 pub mod handlers;
+#[cfg(feature = "server")]
 pub mod http;
 pub mod maintenance;
 pub mod metrics;

@@ -25,9 +25,9 @@ pub(crate) fn print(header: &[&str], rows: &[Vec<String>]) {
 }
 
 /// Prints `value` as pretty JSON.
-pub(crate) fn json<T: Serialize>(value: &T) -> Result<(), pgtide::Error> {
+pub(crate) fn json<T: Serialize>(value: &T) -> crate::Result<()> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| pgtide::Error::Decode(format!("encoding JSON: {e}")))?;
+        .map_err(|e| crate::Error::Run(format!("encoding JSON: {e}")))?;
     println!("{text}");
     Ok(())
 }

@@ -99,13 +99,13 @@ pub(crate) struct Bench<'a> {
 
 impl Bench<'_> {
     /// `throughput`: bulk-enqueue N jobs in calls of `batch`, then drain them with a fresh worker.
-    pub(crate) async fn throughput(&self) -> Result<Drain, pgtide::Error> {
+    pub(crate) async fn throughput(&self) -> crate::Result<Drain> {
         self.drain("throughput", "bench_throughput").await
     }
 
     /// `backlog`: the throughput drain again, beside a million scheduled and a million finished rows
     /// in the same queue.
-    pub(crate) async fn backlog(&self) -> Result<Backlog, pgtide::Error> {
+    pub(crate) async fn backlog(&self) -> crate::Result<Backlog> {
         let queue = "bench_backlog";
         let rows = self.settings.backlog_rows;
         self.progress.phase(
@@ -129,7 +129,7 @@ impl Bench<'_> {
     }
 
     /// `limit`: the server-side loop (claim 500 / complete 500, no client) on N jobs.
-    pub(crate) async fn limit(&self) -> Result<Limit, pgtide::Error> {
+    pub(crate) async fn limit(&self) -> crate::Result<Limit> {
         let queue = "bench_limit";
         let ids = self.enqueue("limit", queue).await?.0;
         self.progress
@@ -163,7 +163,7 @@ impl Bench<'_> {
     }
 
     /// `latency`: an idle worker at concurrency 4; jobs enqueued one at a time on a fixed schedule.
-    pub(crate) async fn latency(&self) -> Result<Latency, pgtide::Error> {
+    pub(crate) async fn latency(&self) -> crate::Result<Latency> {
         let queue = "bench_latency";
         let n = self.settings.latency_jobs;
         self.progress
@@ -204,7 +204,7 @@ impl Bench<'_> {
     }
 
     /// `fire lag`: every-second cron tasks fired by a scheduler (their jobs drained by a worker).
-    pub(crate) async fn fire_lag(&self) -> Result<FireLag, pgtide::Error> {
+    pub(crate) async fn fire_lag(&self) -> crate::Result<FireLag> {
         let queue = "bench_fire";
         let prefix = "bench_fire_";
         let tasks = self.settings.fire_tasks;
@@ -258,7 +258,7 @@ impl Bench<'_> {
             missed: row.get("missed"),
         };
         if lag.doubled != 0 || lag.missed != 0 {
-            return Err(pgtide::Error::Run(format!(
+            return Err(crate::Error::Run(format!(
                 "fire lag: {} slots fired twice and {} missed in the window (both must be 0)",
                 lag.doubled, lag.missed
             )));
@@ -267,7 +267,7 @@ impl Bench<'_> {
     }
 
     /// Enqueues N no-op jobs in calls of `batch` and times that alone.
-    async fn enqueue(&self, workload: &str, queue: &str) -> Result<(Vec<i64>, f64), pgtide::Error> {
+    async fn enqueue(&self, workload: &str, queue: &str) -> crate::Result<(Vec<i64>, f64)> {
         let n = self.settings.jobs;
         let batch = self.settings.batch;
         let jobs: Vec<NewJob> = (0..n).map(|_| NewJob::new("noop").queue(queue)).collect();
@@ -285,7 +285,7 @@ impl Bench<'_> {
 
     /// Enqueues N jobs, then starts a worker at the bench's concurrency and times it from its start
     /// until the separate connection counts nothing left to do; then checks all N succeeded.
-    async fn drain(&self, workload: &str, queue: &str) -> Result<Drain, pgtide::Error> {
+    async fn drain(&self, workload: &str, queue: &str) -> crate::Result<Drain> {
         let (ids, enqueue_secs) = self.enqueue(workload, queue).await?;
         let n = ids.len();
         let mut worker =
@@ -318,12 +318,7 @@ impl Bench<'_> {
     /// is left and dense near the end: the next poll comes after a quarter of the time the remaining
     /// rows should take at the rate seen so far, between 2 and 50 ms. The end is therefore seen at
     /// most 2 ms late.
-    async fn wait_drained(
-        &self,
-        workload: &str,
-        queue: &str,
-        n: usize,
-    ) -> Result<(), pgtide::Error> {
+    async fn wait_drained(&self, workload: &str, queue: &str, n: usize) -> crate::Result<()> {
         let started = Instant::now();
         let mut last = u64::MAX;
         let mut moved = Instant::now();
@@ -338,7 +333,7 @@ impl Bench<'_> {
                 moved = Instant::now();
                 self.progress.set(done);
             } else if moved.elapsed() > STALL {
-                return Err(pgtide::Error::Run(format!(
+                return Err(crate::Error::Run(format!(
                     "{workload}: {left} jobs still queued or running after {STALL:?} without progress"
                 )));
             }
@@ -349,7 +344,7 @@ impl Bench<'_> {
         }
     }
 
-    async fn remaining(&self, queue: &str) -> Result<u64, pgtide::Error> {
+    async fn remaining(&self, queue: &str) -> crate::Result<u64> {
         let client = self.monitor.client().await?;
         let statement = client.prepare_cached(REMAINING).await?;
         let left: i64 = client.query_one(&statement, &[&queue]).await?.get(0);
@@ -357,7 +352,7 @@ impl Bench<'_> {
     }
 
     /// Every one of `ids` succeeded, on its first attempt.
-    async fn check_all_succeeded(&self, workload: &str, ids: &[i64]) -> Result<(), pgtide::Error> {
+    async fn check_all_succeeded(&self, workload: &str, ids: &[i64]) -> crate::Result<()> {
         let row = self
             .monitor
             .client()
@@ -367,7 +362,7 @@ impl Bench<'_> {
         let (succeeded, other, retried): (i64, i64, i64) =
             (row.get("succeeded"), row.get("other"), row.get("retried"));
         if succeeded as usize != ids.len() || other != 0 || retried != 0 {
-            return Err(pgtide::Error::Run(format!(
+            return Err(crate::Error::Run(format!(
                 "{workload}: of {} jobs, {succeeded} succeeded, {other} did not, {retried} needed a retry \
                  (expected all to succeed at the first attempt)",
                 ids.len()
@@ -382,7 +377,7 @@ impl Bench<'_> {
     /// comes before the enqueue, as in steady state: pages the enqueue fills are new since the
     /// checkpoint, so the drain's changes to them need no full-page images. (A checkpoint between
     /// enqueue and drain would make the drain's first change to every page write one.)
-    async fn settle(&self) -> Result<(), pgtide::Error> {
+    async fn settle(&self) -> crate::Result<()> {
         let client = self.db.client().await?;
         client.batch_execute(SETTLE).await?;
         if let Err(e) = client.batch_execute(CHECKPOINT).await {

@@ -90,7 +90,7 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    fn validate(&self) -> Result<(), pgtide::Error> {
+    fn validate(&self) -> crate::Result<()> {
         let positive = [
             ("jobs", self.jobs),
             ("batch", self.batch),
@@ -100,18 +100,18 @@ impl Settings {
         ];
         for (field, value) in positive {
             if value == 0 {
-                return Err(pgtide::Error::invalid(field, value, "an integer >= 1"));
+                return Err(crate::Error::invalid(field, value, "an integer >= 1"));
             }
         }
         if self.backlog_rows < 1 {
-            return Err(pgtide::Error::invalid(
+            return Err(crate::Error::invalid(
                 "backlog_rows",
                 self.backlog_rows,
                 "an integer >= 1",
             ));
         }
         if self.fire_duration < Duration::from_secs(1) {
-            return Err(pgtide::Error::invalid(
+            return Err(crate::Error::invalid(
                 "fire_duration",
                 humantime::format_duration(self.fire_duration),
                 "a duration >= 1s",
@@ -123,7 +123,7 @@ impl Settings {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !name_ok {
-            return Err(pgtide::Error::invalid(
+            return Err(crate::Error::invalid(
                 "scratch_db",
                 &self.scratch_db,
                 "a database name of lowercase letters, digits and _",
@@ -138,7 +138,7 @@ impl Settings {
 }
 
 /// Runs the selected workloads against the server of `url` and prints the report.
-pub(crate) async fn run(url: &str, settings: Settings) -> Result<(), pgtide::Error> {
+pub(crate) async fn run(url: &str, settings: Settings) -> crate::Result<()> {
     settings.validate()?;
     let scratch = with_database_name(url, &settings.scratch_db);
     recreate(url, &settings.scratch_db).await?;
@@ -151,7 +151,7 @@ pub(crate) async fn run(url: &str, settings: Settings) -> Result<(), pgtide::Err
     result?.print(settings.json.as_deref())
 }
 
-async fn measure(url: &str, settings: &Settings) -> Result<Report, pgtide::Error> {
+async fn measure(url: &str, settings: &Settings) -> crate::Result<Report> {
     let db = Database::connect(url, 4)?;
     pgtide::migrate(&db).await?;
     let client = db.client().await?;
@@ -196,7 +196,7 @@ fn with_database_name(url: &str, name: &str) -> String {
     }
 }
 
-async fn recreate(url: &str, name: &str) -> Result<(), pgtide::Error> {
+async fn recreate(url: &str, name: &str) -> crate::Result<()> {
     drop_database(url, name).await?;
     let db = Database::connect(url, 1)?;
     db.client()
@@ -204,14 +204,14 @@ async fn recreate(url: &str, name: &str) -> Result<(), pgtide::Error> {
         .batch_execute(&format!("create database {name}"))
         .await
         .map_err(|e| {
-            pgtide::Error::Run(format!(
+            crate::Error::Run(format!(
                 "cannot create the scratch database {name:?} (the bench needs CREATEDB on this \
                  server, or pick another name with --scratch-db): {e}"
             ))
         })
 }
 
-async fn drop_database(url: &str, name: &str) -> Result<(), pgtide::Error> {
+async fn drop_database(url: &str, name: &str) -> crate::Result<()> {
     let db = Database::connect(url, 1)?;
     db.client()
         .await?

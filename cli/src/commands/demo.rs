@@ -61,12 +61,12 @@ impl Handler for Doomed {
     }
 }
 
-pub(crate) async fn run(url: &str) -> Result<(), pgtide::Error> {
+pub(crate) async fn run(url: &str) -> crate::Result<()> {
     let db = Database::connect(url, 12)?;
     pgtide::migrate(&db).await?;
     let client = db.client().await?;
     let since: i64 = client
-        .query_one(include_str!("../../sql/queries/demo_since.sql"), &[])
+        .query_one(include_str!("../../sql/demo/since.sql"), &[])
         .await?
         .get(0);
     drop(client);
@@ -220,10 +220,10 @@ impl Counts {
     }
 }
 
-async fn counts(db: &Database, since: i64) -> Result<Counts, pgtide::Error> {
+async fn counts(db: &Database, since: i64) -> crate::Result<Counts> {
     let client = db.client().await?;
     let rows = client
-        .query(include_str!("../../sql/queries/demo_counts.sql"), &[&since])
+        .query(include_str!("../../sql/demo/counts.sql"), &[&since])
         .await?;
     Ok(Counts(
         rows.iter()
@@ -232,10 +232,10 @@ async fn counts(db: &Database, since: i64) -> Result<Counts, pgtide::Error> {
     ))
 }
 
-async fn print_table(db: &Database, since: i64) -> Result<(), pgtide::Error> {
+async fn print_table(db: &Database, since: i64) -> crate::Result<()> {
     let client = db.client().await?;
     let rows = client
-        .query(include_str!("../../sql/queries/demo_rows.sql"), &[&since])
+        .query(include_str!("../../sql/demo/rows.sql"), &[&since])
         .await?;
     println!(
         "\n{:>4}  {:<7} {:>7}  {:<10} {:<38} error",

@@ -16,7 +16,7 @@ use super::{
     when::{self, When},
 };
 
-type Result<T = ()> = std::result::Result<T, pgtide::Error>;
+use crate::Result;
 
 /// `--json` for listings.
 #[derive(Debug, Clone, Copy, Args)]

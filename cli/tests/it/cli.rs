@@ -558,7 +558,7 @@ async fn probes_follow_kubernetes_conventions() {
 /// SQL, whose outcome is what the README shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_first_own_job_works() {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     let section = readme
         .split("## Your first own job")
         .nth(1)

@@ -1,8 +1,9 @@
 //! The `pgtide` binary.
 
-#![forbid(unsafe_code)]
+mod commands;
+mod error;
 
-mod cli;
+pub(crate) use error::{Error, Result};
 
 use clap::{error::ErrorKind, Parser};
 use tracing_subscriber::EnvFilter;
@@ -12,7 +13,7 @@ async fn main() -> std::process::ExitCode {
     // One crypto provider for every TLS connection of the process: Postgres (rustls through
     // tokio-postgres-rustls) and the http handler and webhooks (reqwest).
     let _ = rustls::crypto::CryptoProvider::install_default(pgtide::db::tls::crypto_provider());
-    let cli = match cli::Cli::try_parse() {
+    let cli = match commands::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -22,9 +23,9 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match cli.log_format {
-        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+        commands::LogFormat::Json => logs.json().flatten_event(true).init(),
         // Colour codes only for a person at a terminal, never in a file or a log collector.
-        cli::LogFormat::Text => logs
+        commands::LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }

@@ -58,7 +58,7 @@ pub(crate) fn epoch_micros() -> i64 {
 }
 
 /// Body of `pgtide bench-worker`: a plain [`Worker`] with `noop` and the latency probe.
-pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> Result<(), pgtide::Error> {
+pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> crate::Result<()> {
     let db = Database::connect(url, args.concurrency + 4)?;
     // The worker settings of `pgtide --config FILE bench` apply (to try a completion window, say);
     // the queue and the concurrency are the bench's.
@@ -66,12 +66,12 @@ pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> Result<(), pgtide
         Some(path) => Config::load(std::path::Path::new(&path))?,
         None => Config::default(),
     };
-    let no_flags = crate::cli::WorkerArgs::default();
+    let no_flags = crate::commands::WorkerArgs::default();
     let worker = Worker::builder(db)
         .config(WorkerConfig {
             queues: vec![args.queue],
             concurrency: args.concurrency,
-            ..crate::cli::serve::worker_config(&config, &no_flags, false)
+            ..crate::commands::serve::worker_config(&config, &no_flags, false)
         })
         .handler(LATENCY_PROBE, LatencyProbe)
         .build()?;
@@ -88,11 +88,11 @@ pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> Result<(), pgtide
         while let Ok(Some(_)) = lines.next_line().await {}
         stop.cancel();
     });
-    worker.run(shutdown).await
+    Ok(worker.run(shutdown).await?)
 }
 
-fn io_error(e: std::io::Error) -> pgtide::Error {
-    pgtide::Error::Run(format!("bench-worker stdio: {e}"))
+fn io_error(e: std::io::Error) -> crate::Error {
+    crate::Error::Run(format!("bench-worker stdio: {e}"))
 }
 
 /// A `pgtide bench-worker` child process, ready and waiting for `go`.
@@ -109,9 +109,9 @@ impl WorkerProcess {
         queue: &str,
         concurrency: usize,
         config: Option<&std::path::Path>,
-    ) -> Result<Self, pgtide::Error> {
+    ) -> crate::Result<Self> {
         let exe = std::env::current_exe().map_err(|e| {
-            pgtide::Error::Run(format!(
+            crate::Error::Run(format!(
                 "cannot find the pgtide binary to start a worker: {e}"
             ))
         })?;
@@ -133,13 +133,13 @@ impl WorkerProcess {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| pgtide::Error::Run(format!("starting the bench worker: {e}")))?;
+            .map_err(|e| crate::Error::Run(format!("starting the bench worker: {e}")))?;
         let pid = child.id().unwrap_or_default();
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
         if !matches!(ready, Ok(Ok(Some(ref line))) if line == "ready") {
-            return Err(pgtide::Error::Run(format!(
+            return Err(crate::Error::Run(format!(
                 "the bench worker did not start (got {ready:?}); see its log above"
             )));
         }
@@ -148,7 +148,7 @@ impl WorkerProcess {
     }
 
     /// Lets the worker start claiming.
-    pub(crate) async fn go(&mut self) -> Result<(), pgtide::Error> {
+    pub(crate) async fn go(&mut self) -> crate::Result<()> {
         let stdin = self.stdin.as_mut().expect("go is called once, before stop");
         stdin.write_all(b"go\n").await.map_err(io_error)?;
         stdin.flush().await.map_err(io_error)
@@ -174,17 +174,17 @@ impl WorkerProcess {
     }
 
     /// Stops the worker gracefully (it records what it holds) and waits for it to exit.
-    pub(crate) async fn stop(mut self) -> Result<(), pgtide::Error> {
+    pub(crate) async fn stop(mut self) -> crate::Result<()> {
         drop(self.stdin.take());
         match tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await {
             Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(pgtide::Error::Run(format!(
+            Ok(Ok(status)) => Err(crate::Error::Run(format!(
                 "the bench worker exited with {status}"
             ))),
             Ok(Err(e)) => Err(io_error(e)),
             Err(_) => {
                 let _ = self.child.kill().await;
-                Err(pgtide::Error::Run(
+                Err(crate::Error::Run(
                     "the bench worker did not stop within 60 s".into(),
                 ))
             }

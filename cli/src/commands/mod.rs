@@ -161,7 +161,7 @@ impl Cli {
         }
     }
 
-    pub(crate) async fn run(self) -> Result<(), pgtide::Error> {
+    pub(crate) async fn run(self) -> crate::Result<()> {
         let config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
@@ -265,40 +265,43 @@ pub(crate) fn print_preview(name: &str, preview: &pgtide::scheduler::Preview) {
 }
 
 /// `pgtide probe`: one GET of the probe; success when it answers 200.
-async fn probe(args: &ProbeArgs) -> Result<(), pgtide::Error> {
+async fn probe(args: &ProbeArgs) -> crate::Result<()> {
     let url = format!("http://{}{}", args.addr, args.path);
     let client = reqwest::Client::builder()
         .timeout(args.timeout)
         .build()
-        .map_err(|e| pgtide::Error::Run(format!("probe {url}: {e}")))?;
+        .map_err(|e| crate::Error::Run(format!("probe {url}: {e}")))?;
     let answer = client
         .get(&url)
         .send()
         .await
-        .map_err(|e| pgtide::Error::Run(format!("probe {url}: no answer ({e})")))?;
+        .map_err(|e| crate::Error::Run(format!("probe {url}: no answer ({e})")))?;
     let status = answer.status();
     let body = answer.text().await.unwrap_or_default();
     if status.is_success() {
         println!("{body}");
         Ok(())
     } else {
-        Err(pgtide::Error::Run(format!("probe {url}: {status}: {body}")))
+        Err(crate::Error::Run(format!("probe {url}: {status}: {body}")))
     }
 }
 
-fn require_url(url: Option<String>) -> Result<String, pgtide::Error> {
-    url.ok_or_else(|| pgtide::Error::Invalid {
-        field: "database_url",
-        value: "(none)".into(),
-        expected: "--database-url URL, DATABASE_URL, or database_url in the config file".into(),
+fn require_url(url: Option<String>) -> crate::Result<String> {
+    url.ok_or_else(|| {
+        pgtide::Error::Invalid {
+            field: "database_url",
+            value: "(none)".into(),
+            expected: "--database-url URL, DATABASE_URL, or database_url in the config file".into(),
+        }
+        .into()
     })
 }
 
 /// Runs `body` against `url`, or against the embedded cluster in ./.pgtide/ when there is no URL.
-async fn with_database<F, Fut>(url: Option<String>, body: F) -> Result<(), pgtide::Error>
+async fn with_database<F, Fut>(url: Option<String>, body: F) -> crate::Result<()>
 where
     F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(), pgtide::Error>>,
+    Fut: std::future::Future<Output = crate::Result<()>>,
 {
     if let Some(url) = url {
         return body(url).await;

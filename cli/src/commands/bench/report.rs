@@ -186,18 +186,18 @@ impl Report {
     }
 
     /// Prints the table (unless the JSON goes to stdout) and writes the JSON if asked.
-    pub(crate) fn print(&self, json: Option<&Path>) -> Result<(), pgtide::Error> {
+    pub(crate) fn print(&self, json: Option<&Path>) -> crate::Result<()> {
         if let Some(path) = json {
             let mut value = serde_json::to_value(self)
-                .map_err(|e| pgtide::Error::Run(format!("encoding the report: {e}")))?;
+                .map_err(|e| crate::Error::Run(format!("encoding the report: {e}")))?;
             value["targets"] = serde_json::to_value(self.targets())
-                .map_err(|e| pgtide::Error::Run(format!("encoding the report: {e}")))?;
+                .map_err(|e| crate::Error::Run(format!("encoding the report: {e}")))?;
             if path == Path::new("-") {
-                return crate::cli::table::json(&value);
+                return crate::commands::table::json(&value);
             }
             let text = serde_json::to_string_pretty(&value).expect("a JSON value encodes");
             std::fs::write(path, text + "\n")
-                .map_err(|e| pgtide::Error::Run(format!("writing {}: {e}", path.display())))?;
+                .map_err(|e| crate::Error::Run(format!("writing {}: {e}", path.display())))?;
         }
         let s = &self.settings;
         println!(
@@ -210,7 +210,7 @@ impl Report {
             self.server.synchronous_commit,
         );
         println!();
-        crate::cli::table::print(&["workload", "figure", "result"], &self.rows());
+        crate::commands::table::print(&["workload", "figure", "result"], &self.rows());
         let targets = self.targets();
         if !targets.is_empty() {
             println!();
@@ -225,7 +225,7 @@ impl Report {
                     ]
                 })
                 .collect();
-            crate::cli::table::print(&["workload", "measured", "target", ""], &rows);
+            crate::commands::table::print(&["workload", "measured", "target", ""], &rows);
         }
         Ok(())
     }

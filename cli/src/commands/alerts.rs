@@ -1,8 +1,9 @@
 //! `pgtide alerts`: what fires now, and the latest firing and resolved events with the outcome of
 //! their webhook deliveries.
 
+use crate::Result;
 use clap::Args;
-use pgtide::{admin::Admin, Result};
+use pgtide::admin::Admin;
 
 use super::table::{self, cut, time};
 

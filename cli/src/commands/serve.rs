@@ -26,7 +26,7 @@ pub(crate) fn database(
     pool_size: usize,
     application_name: Option<&str>,
     pooler: bool,
-) -> Result<Database, pgtide::Error> {
+) -> crate::Result<Database> {
     let db = match application_name {
         Some(name) => Database::connect_as(url, pool_size, name)?,
         None => Database::connect(url, pool_size)?,
@@ -92,7 +92,7 @@ pub(crate) async fn run(
     args: &WorkerArgs,
     mode: Mode,
     no_listen: bool,
-) -> Result<(), pgtide::Error> {
+) -> crate::Result<()> {
     let worker_config = worker_config(config, args, no_listen);
     let service = &args.service;
     // Refuse an exposed API before anything starts.
@@ -132,7 +132,7 @@ pub(crate) async fn run(
     for handle in [maintenance, scheduler].into_iter().flatten() {
         let _ = handle.await;
     }
-    result
+    Ok(result?)
 }
 
 /// What every long-running command does before it starts its services: wait for a reachable,
@@ -142,7 +142,7 @@ async fn start(
     db: &Database,
     service: &ServiceArgs,
     shutdown: &tokio_util::sync::CancellationToken,
-) -> Result<bool, pgtide::Error> {
+) -> crate::Result<bool> {
     // A database that is down, or a failover without a writable host yet, is waited for.
     if !db.wait_until_reachable(shutdown).await? {
         return Ok(false);
@@ -165,12 +165,12 @@ async fn serve_http(
     worker: Option<Worker>,
     no_listen: bool,
     shutdown: &tokio_util::sync::CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>, pgtide::Error> {
+) -> crate::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(addr) = service.http else {
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        pgtide::Error::invalid(
+        crate::Error::invalid(
             "http",
             addr,
             format!("an address this process can listen on ({e})"),
@@ -196,7 +196,7 @@ pub(crate) async fn run_scheduler(
     url: &str,
     service: &ServiceArgs,
     no_listen: bool,
-) -> Result<(), pgtide::Error> {
+) -> crate::Result<()> {
     if let Some(addr) = service.http {
         pgtide::http::check_exposure(addr, service.api_token.as_deref())?;
     }

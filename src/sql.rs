@@ -1,4 +1,5 @@
-//! Every runtime statement pgtide sends, one constant per file under `sql/queries/`.
+//! Every runtime statement pgtide sends, one constant per file under `sql/queries/<module>/`, in a
+//! folder named for the module that sends it.
 //!
 //! Keeping SQL out of Rust string literals means a reviewer can read every statement pgtide runs in
 //! one folder, and a DBA can `EXPLAIN` them without reading Rust.
@@ -14,75 +15,75 @@ macro_rules! queries {
 
 queries! {
     /// Opens a transaction (sent pipelined with the statements that follow it).
-    TX_BEGIN = "tx_begin.sql";
+    TX_BEGIN = "db/tx_begin.sql";
     /// Commits a transaction (a transaction aborted by an error is rolled back instead).
-    TX_COMMIT = "tx_commit.sql";
+    TX_COMMIT = "db/tx_commit.sql";
     /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds,
     /// through `pgtide.claim` (one statement, asynchronous commit).
-    CLAIM = "claim.sql";
+    CLAIM = "worker/claim.sql";
     /// Records a completion flush (successes and failures) through `pgtide.complete`.
-    COMPLETE = "complete.sql";
+    COMPLETE = "worker/complete.sql";
     /// Marks running rows succeeded, fenced on (id, attempt, status, worker): the sql handler's
     /// success, in the same transaction as its statement.
-    COMPLETE_SUCCEEDED = "complete_succeeded.sql";
+    COMPLETE_SUCCEEDED = "worker/complete_succeeded.sql";
     /// Extends the leases of the rows this worker still holds; returns the ones it still holds.
-    EXTEND_LEASES = "extend_leases.sql";
+    EXTEND_LEASES = "worker/extend_leases.sql";
     /// Inserts or refreshes this worker's row in `pgtide.workers`.
-    WORKER_REGISTER = "worker_register.sql";
+    WORKER_REGISTER = "worker/register.sql";
     /// Refreshes `last_seen_at` of this worker's row.
-    WORKER_SEEN = "worker_seen.sql";
+    WORKER_SEEN = "worker/seen.sql";
     /// Removes this worker's row on a clean exit.
-    WORKER_DEREGISTER = "worker_deregister.sql";
+    WORKER_DEREGISTER = "worker/deregister.sql";
     /// Enqueues one job through `pgtide.enqueue`.
-    ENQUEUE = "enqueue.sql";
+    ENQUEUE = "enqueue/enqueue.sql";
     /// Enqueues many jobs in one statement; returns every row's id, existing keys included.
-    ENQUEUE_MANY = "enqueue_many.sql";
+    ENQUEUE_MANY = "enqueue/many.sql";
     /// Looks up the ids of existing keys (the rare race in which a concurrent insert won).
-    IDS_BY_KEY = "ids_by_key.sql";
+    IDS_BY_KEY = "enqueue/ids_by_key.sql";
     /// Takes or renews the named leader lease.
-    LEADER_ACQUIRE = "leader_acquire.sql";
+    LEADER_ACQUIRE = "leader/acquire.sql";
     /// Gives the leader lease up on a clean exit.
-    LEADER_RELEASE = "leader_release.sql";
+    LEADER_RELEASE = "leader/release.sql";
     /// Checks that `$2` still holds the lease `$1` and locks it until the transaction ends.
-    LEADER_FENCE = "leader_fence.sql";
+    LEADER_FENCE = "leader/fence.sql";
     /// Promotes due scheduled rows to queued and notifies their queues.
-    PROMOTE = "promote.sql";
+    PROMOTE = "maintenance/promote.sql";
     /// When the next scheduled row becomes due.
-    NEXT_SCHEDULED = "next_scheduled.sql";
+    NEXT_SCHEDULED = "maintenance/next_scheduled.sql";
     /// Turns expired leases into failed attempts (with retries) or dead rows.
-    RESCUE = "rescue.sql";
+    RESCUE = "maintenance/rescue.sql";
     /// Deletes one batch of finished rows older than the retention of their statuses.
-    PRUNE = "prune.sql";
+    PRUNE = "maintenance/prune.sql";
     /// Deletes one batch of audit-log rows past their retention (`pgtide.prune_audit`).
-    PRUNE_AUDIT = "prune_audit.sql";
+    PRUNE_AUDIT = "maintenance/prune_audit.sql";
     /// Deletes one batch of finished webhook deliveries and alert events past their retention.
-    PRUNE_ALERTS = "prune_alerts.sql";
+    PRUNE_ALERTS = "maintenance/prune_alerts.sql";
     /// Forgets workers that have not been seen for a long time.
-    PRUNE_WORKERS = "prune_workers.sql";
+    PRUNE_WORKERS = "maintenance/prune_workers.sql";
     /// Whether the migration history table exists.
-    SCHEMA_HISTORY_EXISTS = "schema_history_exists.sql";
+    SCHEMA_HISTORY_EXISTS = "migrate/schema_history_exists.sql";
     /// The newest applied migration version.
-    SCHEMA_VERSION = "schema_version.sql";
+    SCHEMA_VERSION = "migrate/schema_version.sql";
     /// Takes the migration lock.
-    MIGRATION_LOCK = "migration_lock.sql";
+    MIGRATION_LOCK = "migrate/migration_lock.sql";
     /// Releases the migration lock.
-    MIGRATION_UNLOCK = "migration_unlock.sql";
+    MIGRATION_UNLOCK = "migrate/migration_unlock.sql";
     /// Creates the pgtide schema (refinery's history table lives in it).
-    CREATE_SCHEMA = "create_schema.sql";
+    CREATE_SCHEMA = "migrate/create_schema.sql";
     /// Sets `statement_timeout` and `idle_in_transaction_session_timeout` for the current transaction.
-    SET_STATEMENT_TIMEOUT = "set_statement_timeout.sql";
+    SET_STATEMENT_TIMEOUT = "worker/set_statement_timeout.sql";
     /// Subscribes a connection to `pgtide_jobs`.
-    LISTEN_JOBS = "listen_jobs.sql";
+    LISTEN_JOBS = "worker/listen_jobs.sql";
     /// Subscribes a connection to `pgtide_tasks`.
-    LISTEN_TASKS = "listen_tasks.sql";
+    LISTEN_TASKS = "scheduler/listen_tasks.sql";
     /// Locks due (or unplanned) tasks for one scheduler pass.
-    SCHEDULER_CLAIM = "scheduler_claim.sql";
+    SCHEDULER_CLAIM = "scheduler/claim.sql";
     /// Inserts the executions of fired slots.
-    SCHEDULER_FIRE = "scheduler_fire.sql";
+    SCHEDULER_FIRE = "scheduler/fire.sql";
     /// Advances tasks after a pass.
-    SCHEDULER_UPDATE = "scheduler_update.sql";
+    SCHEDULER_UPDATE = "scheduler/update.sql";
     /// When the next slot is due.
-    SCHEDULER_NEXT_DUE = "scheduler_next_due.sql";
+    SCHEDULER_NEXT_DUE = "scheduler/next_due.sql";
     /// Admin API: `sql/queries/admin/cancel.sql`.
     ADMIN_CANCEL = "admin/cancel.sql";
     /// Admin API: `sql/queries/admin/create_task.sql`.
@@ -126,11 +127,11 @@ queries! {
     /// Admin API: `sql/queries/admin/trigger_task.sql`.
     ADMIN_TRIGGER_TASK = "admin/trigger_task.sql";
     /// Per-queue gauges for `/metrics`: depth, oldest due age, dead letters.
-    METRICS_GAUGES = "metrics_gauges.sql";
+    METRICS_GAUGES = "metrics/gauges.sql";
     /// How many workers have a recent heartbeat.
-    WORKERS_LIVE = "workers_live.sql";
+    WORKERS_LIVE = "metrics/workers_live.sql";
     /// One task's schedule columns, by name.
-    TASK_SCHEDULE = "task_schedule.sql";
+    TASK_SCHEDULE = "scheduler/task_schedule.sql";
     /// Alert rule `failure_rate`: failed share per queue or handler over a window.
     ALERT_FAILURE_RATE = "alerts/failure_rate.sql";
     /// Alert rule `oldest_due`: queues whose oldest due job waited too long.

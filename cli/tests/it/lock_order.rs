@@ -23,9 +23,9 @@ use common::{scalar, test_db};
 use rand::{seq::IndexedRandom, Rng};
 use tokio_postgres::error::SqlState;
 
-const EXTEND_LEASES: &str = include_str!("../../../sql/queries/extend_leases.sql");
-const COMPLETE: &str = include_str!("../../../sql/queries/complete.sql");
-const RESCUE: &str = include_str!("../../../sql/queries/rescue.sql");
+const EXTEND_LEASES: &str = include_str!("../../../sql/queries/worker/extend_leases.sql");
+const COMPLETE: &str = include_str!("../../../sql/queries/worker/complete.sql");
+const RESCUE: &str = include_str!("../../../sql/queries/maintenance/rescue.sql");
 const WORKER: &str = "w1";
 
 /// How often each path ran, and how often it met a deadlock.

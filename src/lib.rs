@@ -103,8 +103,12 @@ pub mod migrate;
 pub mod model;
 pub mod notify;
 pub mod scheduler;
+#[cfg(feature = "server")]
+pub mod web;
 pub mod worker;
 
+#[cfg(feature = "server")]
+mod answer;
 mod backoff;
 mod interpolate;
 mod leader;

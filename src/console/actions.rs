@@ -13,8 +13,7 @@ use axum::{
 use maud::{html, DOCTYPE};
 use serde::Deserialize;
 
-use super::{auth, layout, Ctx};
-use crate::http::ApiState;
+use super::{auth, layout, Console, Ctx};
 
 /// Fields of an action's form.
 #[derive(Debug, Default, Deserialize)]
@@ -67,8 +66,8 @@ where
     match action(&form).await {
         Ok(done) => back_with(&back, "flash", &done),
         Err(e) => {
-            let api = crate::http::ApiError::from(e);
-            back_with(&back, "error", api.message())
+            let answer = crate::answer::Answer::from(e);
+            back_with(&back, "error", &answer.message)
         }
     }
 }
@@ -226,13 +225,14 @@ fn login_page(status: StatusCode, next: &str, error: Option<&str>) -> Response {
 }
 
 pub(super) async fn login_form(
-    State(state): State<ApiState>,
+    State(console): State<Console>,
     query: Result<Query<Next>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let next = local(query.ok().and_then(|q| q.0.next).as_deref());
-    match state.console() {
-        Some(console) if console.keys.needs_login() => login_page(StatusCode::OK, &next, None),
-        _ => Redirect::to(&next).into_response(),
+    if console.keys.needs_login() {
+        login_page(StatusCode::OK, &next, None)
+    } else {
+        Redirect::to(&next).into_response()
     }
 }
 
@@ -246,12 +246,9 @@ pub(super) struct Login {
 }
 
 pub(super) async fn login(
-    State(state): State<ApiState>,
+    State(console): State<Console>,
     form: Result<Form<Login>, FormRejection>,
 ) -> Response {
-    let Some(console) = state.console() else {
-        return layout::message_page(404, "No console", "this server has no console");
-    };
     let Login { token, next } = form.map(|f| f.0).unwrap_or_default();
     let next = local(next.as_deref());
     if !console.keys.needs_login() {

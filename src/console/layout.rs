@@ -117,8 +117,8 @@ pub(super) fn message_page(status: u16, title: &str, text: &str) -> Response {
 
 /// A page for an admin error: its status and message, as the API would answer.
 pub(super) fn error_page(error: crate::Error) -> Response {
-    let api = crate::http::ApiError::from(error);
-    message_page(api.status().as_u16(), "Error", api.message())
+    let answer = crate::answer::Answer::from(error);
+    message_page(answer.status.as_u16(), "Error", &answer.message)
 }
 
 /// A one-button form posting to `action` with the CSRF token and a way back to `back`.

@@ -25,7 +25,7 @@ use axum::{
     Router,
 };
 
-use crate::{admin::Admin, http::ApiState, Database};
+use crate::{admin::Admin, Database};
 
 pub(crate) use self::auth::Keys;
 
@@ -47,8 +47,8 @@ impl Console {
     }
 }
 
-/// The console's routes; they are mounted beside the API's.
-pub(crate) fn routes() -> Router<ApiState> {
+/// The console's routes, on its own state; [`crate::web::App`] mounts them beside the API's.
+pub(crate) fn router(console: Console) -> Router {
     Router::new()
         .route("/", get(pages::overview))
         .route("/charts", get(pages::charts))
@@ -72,6 +72,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
         .layer(axum::middleware::map_response(security_headers))
+        .with_state(console)
 }
 
 const CSS: &str = include_str!("assets/console.css");
@@ -129,16 +130,13 @@ impl Ctx {
     }
 }
 
-impl FromRequestParts<ApiState> for Ctx {
+impl FromRequestParts<Console> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &ApiState,
+        console: &Console,
     ) -> Result<Self, Self::Rejection> {
-        let console = state
-            .console()
-            .ok_or_else(|| layout::message_page(404, "No console", "this server has no console"))?;
         let uri = parts
             .extensions
             .get::<OriginalUri>()

@@ -1,9 +1,7 @@
 //! API errors: `{"error": {"code", "message", "field"}}` with the status that fits.
 //!
-//! Bad input is always a 4xx: pgtide's SQL functions raise `invalid_parameter_value` (22023) naming
-//! the field in the error's COLUMN, `no_data_found` (P0002) for a missing object, and the body and
-//! path extractors' rejections are translated here too. Only a failure of pgtide itself is a 500,
-//! and a database that cannot be reached is a 503.
+//! pgtide's own errors get their status from `crate::answer`, the one mapping the console shares;
+//! the body and path extractors' rejections are translated here, and are always a 4xx.
 
 use axum::{
     extract::rejection::{JsonRejection, QueryRejection},
@@ -12,7 +10,6 @@ use axum::{
     Json,
 };
 use serde::Serialize;
-use tokio_postgres::error::SqlState;
 
 /// An error answer.
 #[derive(Debug)]
@@ -98,62 +95,13 @@ impl IntoResponse for ApiError {
 
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
-        use crate::Error;
-        match &e {
-            Error::Invalid { field, .. } => Self::invalid(field, e.to_string()),
-            Error::NotFound { field, .. } => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()).with_field(*field)
-            }
-            Error::Pool(_) | Error::PoolSetup(_) | Error::Connect { .. } => {
-                tracing::warn!(error = %e, "API: database unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    e.to_string(),
-                )
-            }
-            _ => match e.as_db_error() {
-                Some(db) => from_db_error(db, &e),
-                None if matches!(e, Error::Db(_)) => {
-                    tracing::warn!(error = %e, "API: database unavailable");
-                    Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        e.to_string(),
-                    )
-                }
-                None => {
-                    tracing::error!(error = %e, "API: internal error");
-                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                }
-            },
+        let answer = crate::answer::Answer::from(e);
+        Self {
+            status: answer.status,
+            code: answer.code,
+            message: answer.message,
+            field: answer.field,
         }
-    }
-}
-
-fn from_db_error(db: &tokio_postgres::error::DbError, e: &crate::Error) -> ApiError {
-    let message = db.message().to_string();
-    let code = db.code();
-    let error = if *code == SqlState::NO_DATA_FOUND {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
-    } else if *code == SqlState::UNIQUE_VIOLATION {
-        ApiError::new(StatusCode::CONFLICT, "conflict", message)
-    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-    } else if *code == SqlState::PROGRAM_LIMIT_EXCEEDED {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
-    } else if code.code().starts_with("22") || code.code().starts_with("23") {
-        // Data exceptions (bad values) and integrity violations (CHECK constraints): the caller's input.
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
-    } else if code.code().starts_with("08") || code.code().starts_with("57") {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    } else {
-        tracing::error!(error = %e, "API: database error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    };
-    match db.column() {
-        Some(column) => error.with_field(column),
-        None => error,
     }
 }
 

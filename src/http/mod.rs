@@ -11,15 +11,16 @@
 //! only whether the process, the database, the schema and the LISTEN connection are in order.
 //!
 //! The routes are listed once, in [`ROUTES`]; `src/http/openapi.json` documents them, and a test
-//! keeps the two equal and calls every documented operation.
+//! keeps the two equal and calls every documented operation. [`crate::web`] serves them, beside the
+//! console when there is one.
 
 mod error;
 mod routes;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{DefaultBodyLimit, Request, State},
+    extract::{Request, State},
     http::{header, Method},
     middleware::Next,
     response::Response,
@@ -27,10 +28,10 @@ use axum::{
     Router,
 };
 use subtle::ConstantTimeEq;
-use tokio_util::sync::CancellationToken;
 
 pub use self::error::ApiError;
-use crate::{admin::Admin, console::Console, metrics::Gauges, Database, Error, Result, Worker};
+pub(crate) use self::routes::{method_not_allowed, not_found};
+use crate::{admin::Admin, metrics::Gauges, Database, Worker};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -71,7 +72,6 @@ pub struct ApiState {
     token: Option<Arc<str>>,
     worker: Option<Worker>,
     gauges: Arc<Gauges>,
-    console: Option<Console>,
 }
 
 impl ApiState {
@@ -86,25 +86,17 @@ impl ApiState {
             token: token.filter(|t| !t.is_empty()).map(Arc::from),
             worker,
             gauges: Arc::default(),
-            console: None,
         }
     }
 
-    /// Serves the web console at `/` too, on `db` (open it with `application_name =
-    /// pgtide-console`, so its actions are audited with the surface `console`), behind the same
-    /// token as the API.
-    pub fn with_console(mut self, db: Database) -> Self {
-        self.console = Some(Console::new(db, self.token.as_deref()));
-        self
-    }
-
-    /// The console, when this server has one.
-    pub(crate) fn console(&self) -> Option<&Console> {
-        self.console.as_ref()
+    /// The token the API requires, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 }
 
-/// The application: every route of [`ROUTES`], behind the token check and the body limit.
+/// The API: every route of [`ROUTES`], the probes open and the rest behind the token check.
+/// [`crate::web::App`] adds the fallbacks and the body limit.
 pub fn router(state: ApiState) -> Router {
     let mut api = Router::new();
     for (path, _) in ROUTES
@@ -121,14 +113,7 @@ pub fn router(state: ApiState) -> Router {
     for path in OPEN_ROUTES {
         app = app.route(path, handler(path));
     }
-    let mut app = app.merge(api);
-    if state.console.is_some() {
-        app = app.merge(crate::console::routes());
-    }
-    app.fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+    app.merge(api).with_state(state)
 }
 
 fn handler(path: &str) -> MethodRouter<ApiState> {
@@ -176,59 +161,9 @@ async fn require_token(
     Ok(next.run(request).await)
 }
 
-/// Checks that serving on `addr` with `token` is safe: without a token, only a loopback address.
-///
-/// # Errors
-/// [`Error::Invalid`] naming `PGTIDE_API_TOKEN` for a public address without one.
-pub fn check_exposure(addr: SocketAddr, token: Option<&str>) -> Result<()> {
-    if token.is_none_or(str::is_empty) && !addr.ip().is_loopback() {
-        return Err(Error::invalid(
-            "PGTIDE_API_TOKEN",
-            "(unset)",
-            format!(
-                "a token for the API on the non-loopback address {addr} (or listen on 127.0.0.1)"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Serves the API on `listener` until `shutdown`.
-///
-/// # Errors
-/// [`Error::Invalid`] when the listener is public and there is no token; the server's I/O error.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: ApiState,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::invalid("http", "listener", format!("a bound TCP listener ({e})")))?;
-    check_exposure(addr, state.token.as_deref())?;
-    if state.token.is_none() {
-        tracing::warn!(%addr, "HTTP API without PGTIDE_API_TOKEN: open to anyone on this host");
-    }
-    tracing::info!(%addr, "HTTP API listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .map_err(|e| Error::invalid("http", addr, format!("a working HTTP server ({e})")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exposure_needs_a_token_off_loopback() {
-        assert!(check_exposure("127.0.0.1:8080".parse().unwrap(), None).is_ok());
-        assert!(check_exposure("[::1]:8080".parse().unwrap(), None).is_ok());
-        assert!(check_exposure("0.0.0.0:8080".parse().unwrap(), Some("s3cret")).is_ok());
-        let e = check_exposure("0.0.0.0:8080".parse().unwrap(), None).unwrap_err();
-        assert!(e.to_string().contains("PGTIDE_API_TOKEN"), "{e}");
-        assert!(check_exposure("10.0.0.5:80".parse().unwrap(), Some("")).is_err());
-    }
 
     #[test]
     fn routes_and_the_openapi_document_agree() {

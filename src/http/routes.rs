@@ -70,7 +70,7 @@ fn execution_id(path: Result<Path<String>, PathRejection>) -> ApiResult<i64> {
     })
 }
 
-pub(super) async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -78,7 +78,7 @@ pub(super) async fn not_found() -> ApiError {
     )
 }
 
-pub(super) async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

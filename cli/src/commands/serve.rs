@@ -97,7 +97,7 @@ pub(crate) async fn run(
     let service = &args.service;
     // Refuse an exposed API before anything starts.
     if let Some(addr) = service.http {
-        pgtide::http::check_exposure(addr, service.api_token.as_deref())?;
+        pgtide::web::check_exposure(addr, service.api_token.as_deref())?;
     }
     let db = database(url, worker_config.concurrency + 4, None, no_listen)?;
     let shutdown = shutdown_on_signal();
@@ -176,15 +176,19 @@ async fn serve_http(
             format!("an address this process can listen on ({e})"),
         )
     })?;
-    let state = pgtide::http::ApiState::new(
+    let api = pgtide::http::ApiState::new(
         database(url, 4, Some("pgtide-http"), no_listen)?,
         service.api_token.clone(),
         worker,
-    )
-    .with_console(database(url, 4, Some("pgtide-console"), no_listen)?);
+    );
+    let console = pgtide::console::Console::new(
+        database(url, 4, Some("pgtide-console"), no_listen)?,
+        service.api_token.as_deref(),
+    );
+    let app = pgtide::web::App::new(api).with_console(console);
     let token = shutdown.clone();
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = pgtide::http::serve(listener, state, token).await {
+        if let Err(e) = pgtide::web::serve(listener, app, token).await {
             tracing::error!(error = %e, "HTTP API stopped");
         }
     })))
@@ -198,7 +202,7 @@ pub(crate) async fn run_scheduler(
     no_listen: bool,
 ) -> crate::Result<()> {
     if let Some(addr) = service.http {
-        pgtide::http::check_exposure(addr, service.api_token.as_deref())?;
+        pgtide::web::check_exposure(addr, service.api_token.as_deref())?;
     }
     let db = database(url, 4, None, no_listen)?;
     let shutdown = shutdown_on_signal();

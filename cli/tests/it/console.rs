@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{scalar, test_db, TestDb};
-use pgtide::{http::ApiState, Database, NewJob};
+use pgtide::{http::ApiState, web::App, Database, NewJob};
 use reqwest::{header, redirect::Policy, StatusCode};
 use tokio_util::sync::CancellationToken;
 
@@ -24,16 +24,19 @@ impl Console {
     async fn start(t: &TestDb) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = ApiState::new(
+        let app = App::new(ApiState::new(
             Database::connect_as(&t.url, 2, "pgtide-http").unwrap(),
             Some(TOKEN.into()),
             None,
-        )
-        .with_console(Database::connect_as(&t.url, 2, "pgtide-console").unwrap());
+        ))
+        .with_console(pgtide::console::Console::new(
+            Database::connect_as(&t.url, 2, "pgtide-console").unwrap(),
+            Some(TOKEN),
+        ));
         let stop = CancellationToken::new();
         tokio::spawn({
             let stop = stop.clone();
-            async move { pgtide::http::serve(listener, state, stop).await.unwrap() }
+            async move { pgtide::web::serve(listener, app, stop).await.unwrap() }
         });
         let http = reqwest::Client::builder()
             .redirect(Policy::none())

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use common::{
     handlers::Permanent, quick_config, registry, scalar, test_db, wait_until, RunningWorker, TestDb,
 };
-use pgtide::{http::ApiState, Database};
+use pgtide::{http::ApiState, web::App, Database};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,11 @@ impl Api {
         let stop = CancellationToken::new();
         tokio::spawn({
             let stop = stop.clone();
-            async move { pgtide::http::serve(listener, state, stop).await.unwrap() }
+            async move {
+                pgtide::web::serve(listener, App::new(state), stop)
+                    .await
+                    .unwrap()
+            }
         });
         Self {
             base,
@@ -913,7 +917,7 @@ async fn the_server_refuses_a_public_address_without_a_token() {
     let t = test_db().await;
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let state = ApiState::new(t.db.clone(), None, None);
-    let e = pgtide::http::serve(listener, state, CancellationToken::new())
+    let e = pgtide::web::serve(listener, App::new(state), CancellationToken::new())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("PGTIDE_API_TOKEN"), "{e}");

@@ -1,5 +1,6 @@
-//! The leader lease and its fence, shared by the maintenance services and the alert evaluation
-//! (both run only in the leader, and neither imports the other).
+//! The leader lease, its fence, and the shape of a service that only the leader runs
+//! ([`LeaderService`]), shared by the maintenance services and the alert evaluation (both run only
+//! in the leader, and neither imports the other).
 //!
 //! Exactly one process should run the maintenance services at a time. pgtide elects it with a row in
 //! `pgtide.leader`, not with a session advisory lock: an advisory lock belongs to a server session, and
@@ -112,5 +113,30 @@ impl Leader {
             .execute(&client, sql::LEADER_RELEASE, &[&self.name, &self.holder])
             .await?;
         Ok(())
+    }
+}
+
+/// A service that only the leader runs: a name for its logs, how often it runs, and one pass fenced
+/// by the lease. `Maintenance::run` is the one loop over all of them; each service also has a
+/// `run_once` of its own, which tests drive directly.
+#[async_trait::async_trait]
+pub trait LeaderService: std::fmt::Debug + Send + Sync {
+    /// The name in log lines ("promoter", "rescuer", ...).
+    fn name(&self) -> &'static str;
+
+    /// How long the loop waits between two passes.
+    fn interval(&self) -> Duration;
+
+    /// Runs one pass fenced by `leader`'s lease, and logs what it did. Returns how soon it wants to
+    /// run again, when that is sooner than its interval.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when `leader` no longer holds the lease (the loop then stands down);
+    /// the database's error otherwise (the loop logs it and carries on).
+    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>>;
+
+    /// Whether the loop runs it at once when the database comes back after an outage.
+    fn urgent_after_reconnect(&self) -> bool {
+        false
     }
 }

@@ -28,7 +28,10 @@ pub use self::config::{
     AlertConfig, AlertSettings, Rule, RuleKind, RuleSettings, Webhook, WebhookFormat,
     WebhookSettings, DEFAULT_INTERVAL,
 };
-use crate::{leader::Leader, sql, Database, Result};
+use crate::{
+    leader::{Leader, LeaderService},
+    sql, Database, Result,
+};
 
 /// Attempts per delivery before it is marked `failed`.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 10;
@@ -90,6 +93,22 @@ pub struct Alerter {
     db: Database,
     config: AlertConfig,
     http: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl LeaderService for Alerter {
+    fn name(&self) -> &'static str {
+        "alerts"
+    }
+
+    fn interval(&self) -> std::time::Duration {
+        self.config.interval
+    }
+
+    async fn pass(&self, leader: &Leader) -> Result<Option<std::time::Duration>> {
+        self.run_once_as(leader).await?;
+        Ok(None)
+    }
 }
 
 impl Alerter {

@@ -11,13 +11,17 @@
 
 use std::time::Duration;
 
-use super::{begin, Leader};
-use crate::{sql, Database, Result};
+use super::begin;
+use crate::{
+    leader::{Leader, LeaderService},
+    sql, Database, Result,
+};
 
 /// Deletes audit and alert history past its retention.
 #[derive(Debug, Clone)]
 pub struct HistoryPruner {
     db: Database,
+    every: Duration,
     audit_retention: Duration,
     alert_retention: Duration,
     alert_delivery_retention: Duration,
@@ -44,11 +48,18 @@ impl HistoryPruner {
     ) -> Self {
         Self {
             db,
+            every: Duration::from_secs(60),
             audit_retention,
             alert_retention,
             alert_delivery_retention,
             batch_size: batch_size.clamp(1, i32::MAX as usize) as i32,
         }
+    }
+
+    /// Runs every `interval` under [`super::Maintenance`] (default 60 s, the pruner's).
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.every = interval;
+        self
     }
 
     /// Deletes everything past retention, one short batch per statement.
@@ -103,5 +114,28 @@ impl HistoryPruner {
                 return Ok(total);
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl LeaderService for HistoryPruner {
+    fn name(&self) -> &'static str {
+        "history pruner"
+    }
+
+    fn interval(&self) -> Duration {
+        self.every
+    }
+
+    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>> {
+        let pruned = self.run_once_as(leader).await?;
+        if pruned != HistoryPruned::default() {
+            tracing::info!(
+                audit = pruned.audit,
+                alerts = pruned.alerts,
+                "pruned audit and alert history"
+            );
+        }
+        Ok(None)
     }
 }

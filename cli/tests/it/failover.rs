@@ -188,15 +188,20 @@ async fn one_process_carries_on_across_a_failover_to_the_promoted_standby() {
         lease_renewed,
         "the leader lease was not renewed on the new primary"
     );
-    let listening = scalar(
-        &on_new,
-        "select count(*) from pg_stat_activity
-          where application_name = 'pgtide' and query ilike 'listen%'",
-    )
-    .await;
+    // A LISTEN connection's last statement is its LISTEN, or the empty ping it sends after
+    // `listen_ping` (15 s) of quiet, which a slow drain on a loaded machine can outlast.
+    let listeners = "select count(*) from pg_stat_activity
+                      where application_name = 'pgtide' and (query ilike 'listen%' or query = '')";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut listening = scalar(&on_new, listeners).await;
+    while listening < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        listening = scalar(&on_new, listeners).await;
+    }
     assert!(
         listening >= 2,
-        "{listening} LISTEN connections on the new primary (worker and scheduler expected)"
+        "{listening} LISTEN connections on the new primary (worker and scheduler expected):\n{}",
+        run.log_text()
     );
 
     assert!(run.terminate(), "the process did not stop cleanly");

@@ -108,6 +108,25 @@ pub struct WorkerSettings {
     pub completion_tick: Option<Duration>,
 }
 
+impl WorkerSettings {
+    /// `base` with every key this section sets (flags go on top of the result).
+    pub fn overlay(&self, base: crate::WorkerConfig) -> crate::WorkerConfig {
+        crate::WorkerConfig {
+            queues: self.queues.clone().unwrap_or(base.queues),
+            concurrency: self.concurrency.unwrap_or(base.concurrency),
+            lease: self.lease.unwrap_or(base.lease),
+            shutdown_grace: self.shutdown_grace.unwrap_or(base.shutdown_grace),
+            poll_interval: self.poll_interval.unwrap_or(base.poll_interval),
+            listen: self.listen.unwrap_or(base.listen),
+            listen_ping: self.listen_ping.unwrap_or(base.listen_ping),
+            completion_batch: self.completion_batch.unwrap_or(base.completion_batch),
+            completion_window: self.completion_window.unwrap_or(base.completion_window),
+            completion_tick: self.completion_tick.unwrap_or(base.completion_tick),
+            id: base.id,
+        }
+    }
+}
+
 /// `[maintenance]`: the leader's background services.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +155,28 @@ pub struct MaintenanceSettings {
     /// How often the leader prunes past retention (default 60 s).
     #[serde(default, with = "humantime_serde")]
     pub prune_interval: Option<Duration>,
+}
+
+impl MaintenanceSettings {
+    /// `base` with every key this section sets.
+    pub fn overlay(
+        &self,
+        base: crate::maintenance::MaintenanceConfig,
+    ) -> crate::maintenance::MaintenanceConfig {
+        crate::maintenance::MaintenanceConfig {
+            retention: self.retention.unwrap_or(base.retention),
+            dead_retention: self.dead_retention.unwrap_or(base.dead_retention),
+            audit_retention: self.audit_retention.unwrap_or(base.audit_retention),
+            alert_retention: self.alert_retention.unwrap_or(base.alert_retention),
+            alert_delivery_retention: self
+                .alert_delivery_retention
+                .unwrap_or(base.alert_delivery_retention),
+            leader_ttl: self.leader_ttl.unwrap_or(base.leader_ttl),
+            rescue_interval: self.rescue_interval.unwrap_or(base.rescue_interval),
+            prune_interval: self.prune_interval.unwrap_or(base.prune_interval),
+            ..base
+        }
+    }
 }
 
 /// `[handlers.NAME]`, selected by `kind`.
@@ -277,8 +318,10 @@ impl Config {
             }
         }
         let (batch, window) = (
-            w.completion_batch.unwrap_or(500),
-            w.completion_window.unwrap_or(1000),
+            w.completion_batch
+                .unwrap_or(crate::worker::DEFAULT_COMPLETION_BATCH),
+            w.completion_window
+                .unwrap_or(crate::worker::DEFAULT_COMPLETION_WINDOW),
         );
         if window < batch {
             return Err((

@@ -48,7 +48,7 @@ impl HistoryPruner {
     ) -> Self {
         Self {
             db,
-            every: Duration::from_secs(60),
+            every: super::DEFAULT_PRUNE_INTERVAL,
             audit_retention,
             alert_retention,
             alert_delivery_retention,

@@ -45,6 +45,25 @@ pub(super) async fn begin<'c>(
     }
 }
 
+/// Leader lease length, unless configured.
+pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(15);
+/// Longest sleep of the promoter, unless configured.
+pub const DEFAULT_PROMOTE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often expired leases are rescued, unless configured.
+pub const DEFAULT_RESCUE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often rows past retention are pruned, unless configured.
+pub const DEFAULT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// Retention of succeeded, failed and cancelled rows, unless configured.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Retention of dead rows, unless configured.
+pub const DEFAULT_DEAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Retention of the audit log, unless configured.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Retention of alert events and finished webhook deliveries, unless configured.
+pub const DEFAULT_ALERT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Rows per statement of every service, unless configured.
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+
 /// Settings of the maintenance services.
 #[derive(Debug, Clone)]
 pub struct MaintenanceConfig {
@@ -76,16 +95,16 @@ pub struct MaintenanceConfig {
 impl Default for MaintenanceConfig {
     fn default() -> Self {
         Self {
-            leader_ttl: Duration::from_secs(15),
-            promote_interval: Duration::from_secs(1),
-            rescue_interval: Duration::from_secs(5),
-            prune_interval: Duration::from_secs(60),
-            retention: Duration::from_secs(7 * 24 * 3600),
-            dead_retention: Duration::from_secs(30 * 24 * 3600),
-            audit_retention: Duration::from_secs(90 * 24 * 3600),
-            alert_retention: Duration::from_secs(30 * 24 * 3600),
-            alert_delivery_retention: Duration::from_secs(30 * 24 * 3600),
-            batch_size: 1000,
+            leader_ttl: DEFAULT_LEADER_TTL,
+            promote_interval: DEFAULT_PROMOTE_INTERVAL,
+            rescue_interval: DEFAULT_RESCUE_INTERVAL,
+            prune_interval: DEFAULT_PRUNE_INTERVAL,
+            retention: DEFAULT_RETENTION,
+            dead_retention: DEFAULT_DEAD_RETENTION,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+            alert_retention: DEFAULT_ALERT_RETENTION,
+            alert_delivery_retention: DEFAULT_ALERT_RETENTION,
+            batch_size: DEFAULT_BATCH_SIZE,
             alerts: AlertConfig::default(),
         }
     }

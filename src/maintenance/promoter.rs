@@ -41,7 +41,7 @@ impl Promoter {
     pub fn new(db: Database, batch_size: usize) -> Self {
         Self {
             db,
-            every: Duration::from_secs(1),
+            every: super::DEFAULT_PROMOTE_INTERVAL,
             batch_size: batch_size.max(1) as i64,
         }
     }

@@ -29,7 +29,7 @@ impl Pruner {
     ) -> Self {
         Self {
             db,
-            every: Duration::from_secs(60),
+            every: super::DEFAULT_PRUNE_INTERVAL,
             retention,
             dead_retention,
             batch_size: batch_size.clamp(1, i32::MAX as usize) as i32,

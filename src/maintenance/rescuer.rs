@@ -35,7 +35,7 @@ impl Rescuer {
     pub fn new(db: Database, batch_size: usize) -> Self {
         Self {
             db,
-            every: Duration::from_secs(5),
+            every: super::DEFAULT_RESCUE_INTERVAL,
             batch_size: batch_size.max(1) as i64,
         }
     }

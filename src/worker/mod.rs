@@ -45,6 +45,23 @@ use crate::{
     sql, Database, Error, Result,
 };
 
+/// Jobs run at once, unless configured.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Lease per claim, unless configured.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How long a stopping worker waits for held jobs, unless configured.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Fallback poll, unless configured.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Quiet time before the LISTEN connection is pinged, unless configured.
+pub const DEFAULT_LISTEN_PING: Duration = Duration::from_secs(15);
+/// Most outcomes per flush statement, unless configured.
+pub const DEFAULT_COMPLETION_BATCH: usize = 500;
+/// Most outcomes finished but not yet recorded, unless configured.
+pub const DEFAULT_COMPLETION_WINDOW: usize = 1000;
+/// How long outcomes gather before a flush, unless configured.
+pub const DEFAULT_COMPLETION_TICK: Duration = Duration::from_millis(1);
+
 /// How a worker claims and runs jobs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -83,15 +100,15 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             queues: vec!["default".into()],
-            concurrency: 16,
-            lease: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(1),
+            concurrency: DEFAULT_CONCURRENCY,
+            lease: DEFAULT_LEASE,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
             listen: true,
-            listen_ping: Duration::from_secs(15),
-            completion_batch: 500,
-            completion_window: 1000,
-            completion_tick: Duration::from_millis(1),
+            listen_ping: DEFAULT_LISTEN_PING,
+            completion_batch: DEFAULT_COMPLETION_BATCH,
+            completion_window: DEFAULT_COMPLETION_WINDOW,
+            completion_tick: DEFAULT_COMPLETION_TICK,
             id: None,
         }
     }

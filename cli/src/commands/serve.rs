@@ -40,49 +40,22 @@ pub(crate) fn database(
 
 /// The worker settings: defaults, then the config file, then flags.
 pub(crate) fn worker_config(config: &Config, args: &WorkerArgs, no_listen: bool) -> WorkerConfig {
-    let defaults = WorkerConfig::default();
-    let file = &config.worker;
+    let file = config.worker.overlay(WorkerConfig::default());
     WorkerConfig {
-        queues: args
-            .queues
-            .clone()
-            .or_else(|| file.queues.clone())
-            .unwrap_or(defaults.queues),
-        concurrency: args
-            .concurrency
-            .or(file.concurrency)
-            .unwrap_or(defaults.concurrency),
-        lease: args.lease.or(file.lease).unwrap_or(defaults.lease),
-        shutdown_grace: args
-            .shutdown_grace
-            .or(file.shutdown_grace)
-            .unwrap_or(defaults.shutdown_grace),
-        poll_interval: file.poll_interval.unwrap_or(defaults.poll_interval),
-        listen: !no_listen && file.listen.unwrap_or(defaults.listen),
-        listen_ping: file.listen_ping.unwrap_or(defaults.listen_ping),
-        completion_batch: file.completion_batch.unwrap_or(defaults.completion_batch),
-        completion_window: file.completion_window.unwrap_or(defaults.completion_window),
-        completion_tick: file.completion_tick.unwrap_or(defaults.completion_tick),
-        ..defaults
+        queues: args.queues.clone().unwrap_or(file.queues),
+        concurrency: args.concurrency.unwrap_or(file.concurrency),
+        lease: args.lease.unwrap_or(file.lease),
+        shutdown_grace: args.shutdown_grace.unwrap_or(file.shutdown_grace),
+        listen: !no_listen && file.listen,
+        ..file
     }
 }
 
+/// The maintenance settings: defaults, then the config file (with its alert rules).
 pub(crate) fn maintenance_config(config: &Config) -> MaintenanceConfig {
-    let defaults = MaintenanceConfig::default();
-    let file = &config.maintenance;
     MaintenanceConfig {
-        retention: file.retention.unwrap_or(defaults.retention),
-        dead_retention: file.dead_retention.unwrap_or(defaults.dead_retention),
-        audit_retention: file.audit_retention.unwrap_or(defaults.audit_retention),
-        alert_retention: file.alert_retention.unwrap_or(defaults.alert_retention),
-        alert_delivery_retention: file
-            .alert_delivery_retention
-            .unwrap_or(defaults.alert_delivery_retention),
-        leader_ttl: file.leader_ttl.unwrap_or(defaults.leader_ttl),
-        rescue_interval: file.rescue_interval.unwrap_or(defaults.rescue_interval),
-        prune_interval: file.prune_interval.unwrap_or(defaults.prune_interval),
         alerts: config.alert_config.clone(),
-        ..defaults
+        ..config.maintenance.overlay(MaintenanceConfig::default())
     }
 }
 

@@ -120,7 +120,7 @@ pub use enqueue::{enqueue, enqueue_many, enqueue_many_with, enqueue_with, NewJob
 pub use error::{Error, Result};
 pub use handlers::{Handler, HandlerError, HandlerResult, Job, SqlHandler};
 pub use migrate::migrate;
-pub use model::{ExecutionStatus, RetryStrategy};
+pub use model::{ExecutionStatus, RetryStrategy, TaskStatus};
 /// The rustls version [`DatabaseBuilder::tls_config`] takes.
 pub use rustls;
 pub use tokio_util::sync::CancellationToken;

@@ -83,6 +83,38 @@ impl FromStr for ExecutionStatus {
     }
 }
 
+/// Status of a task (`pgtide.tasks.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    /// Fires on its schedule.
+    Active,
+    /// Paused by an operator: fires nothing until resumed.
+    Paused,
+    /// A one-shot that fired: its schedule is over.
+    Finished,
+    /// Its schedule cannot be read; `last_error` says why.
+    Invalid,
+}
+
+impl TaskStatus {
+    /// The name used in SQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Finished => "finished",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How the delay between attempts grows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RetryStrategy {

@@ -63,7 +63,7 @@ impl Promoter {
     /// [`Promoter::run_once`], each batch fenced by `leader`'s lease.
     ///
     /// # Errors
-    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is promoted.
+    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is promoted.
     pub async fn run_once_as(&self, leader: &Leader) -> Result<Promoted> {
         self.pass(Some(leader)).await
     }

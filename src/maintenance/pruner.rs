@@ -53,7 +53,7 @@ impl Pruner {
     /// [`Pruner::run_once`], each batch fenced by `leader`'s lease.
     ///
     /// # Errors
-    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is deleted.
+    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is deleted.
     pub async fn run_once_as(&self, leader: &Leader) -> Result<i64> {
         self.pass(Some(leader)).await
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::begin;
 use crate::{
     leader::{Leader, LeaderService},
-    sql, Database, Result,
+    sql, Database, Error, ExecutionStatus, Result,
 };
 
 /// Turns expired leases into failed attempts (with retries) or dead rows.
@@ -23,7 +23,7 @@ pub struct Rescued {
     /// The attempt whose lease expired.
     pub id: i64,
     /// `failed` (a retry exists) or `dead`.
-    pub status: String,
+    pub status: ExecutionStatus,
     /// The retry's id, when one was inserted.
     pub retry_id: Option<i64>,
     /// The worker that had stopped heartbeating.
@@ -61,7 +61,7 @@ impl Rescuer {
     /// [`Rescuer::run_once`], each batch fenced by `leader`'s lease.
     ///
     /// # Errors
-    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is rescued.
+    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is rescued.
     pub async fn run_once_as(&self, leader: &Leader) -> Result<Vec<Rescued>> {
         self.pass(Some(leader)).await
     }
@@ -77,7 +77,10 @@ impl Rescuer {
             for row in rows {
                 let rescued = Rescued {
                     id: row.get("id"),
-                    status: row.get("status"),
+                    status: row
+                        .get::<_, String>("status")
+                        .parse()
+                        .map_err(|e| Error::Decode(format!("rescue.sql's status: {e}")))?,
                     retry_id: row.get("retry_id"),
                     worker_id: row.get("worker_id"),
                 };

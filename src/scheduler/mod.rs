@@ -15,6 +15,7 @@
 
 pub mod describe;
 pub mod misfire;
+mod plan;
 pub mod schedule;
 
 use std::{
@@ -29,7 +30,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use self::{misfire::Misfire, schedule::Schedule};
+use self::{
+    misfire::Misfire,
+    plan::{plan, TaskRow},
+    schedule::Schedule,
+};
 use crate::{
     backoff::{Backoff, RECONNECT_MAX},
     notify, sql, Database, Result,
@@ -108,24 +113,6 @@ impl std::fmt::Debug for Scheduler {
     }
 }
 
-/// A task's row as one pass sees it.
-struct TaskRow {
-    id: i64,
-    name: String,
-    schedule: std::result::Result<Schedule, schedule::ScheduleError>,
-    misfire: Misfire,
-    overlap_skip: bool,
-    next_run_at: Option<DateTime<Utc>>,
-}
-
-/// The new state of one task after a pass.
-struct Update {
-    id: i64,
-    next_run_at: Option<DateTime<Utc>>,
-    status: &'static str,
-    last_error: Option<String>,
-}
-
 impl Scheduler {
     /// A scheduler on `db`.
     pub fn new(db: Database, config: SchedulerConfig) -> Self {
@@ -172,76 +159,14 @@ impl Scheduler {
             let full_batch = rows.len() >= self.config.batch_size;
             let db_now: DateTime<Utc> = rows[0].get("db_now");
             let tasks: Vec<TaskRow> = rows.iter().map(task_row).collect();
-
-            let mut fire_ids = Vec::new();
-            let mut fire_slots = Vec::new();
-            let mut updates = Vec::with_capacity(tasks.len());
-            for task in &tasks {
-                let schedule = match &task.schedule {
-                    Ok(schedule) => schedule,
-                    Err(e) => {
-                        let reason = format!(
-                            "invalid {} {:?} for task {:?}: {}",
-                            e.field, e.value, task.name, e.expected
-                        );
-                        tracing::warn!(task = task.id, %reason, "task marked invalid");
-                        pass.invalid.push((task.id, reason.clone()));
-                        updates.push(Update {
-                            id: task.id,
-                            next_run_at: None,
-                            status: "invalid",
-                            last_error: Some(reason),
-                        });
-                        continue;
-                    }
-                };
-                let Some(due) = task.next_run_at else {
-                    pass.planned += 1;
-                    let first = schedule.first_slot(db_now);
-                    updates.push(Update {
-                        id: task.id,
-                        next_run_at: first,
-                        status: if first.is_some() {
-                            "active"
-                        } else {
-                            "finished"
-                        },
-                        last_error: None,
-                    });
-                    continue;
-                };
-                let mut plan = misfire::plan(
-                    schedule,
-                    due,
-                    db_now,
-                    task.misfire,
-                    self.config.misfire_threshold,
-                );
-                if plan.skipped > 0 {
-                    tracing::info!(task = task.id, name = %task.name, skipped = plan.skipped,
-                        policy = ?task.misfire, "missed slots not fired (misfire policy)");
-                    pass.skipped_misfire += plan.skipped;
-                }
-                if task.overlap_skip && plan.fire.len() > 1 {
-                    // At most one execution can be pending for such a task: fire the latest slot.
-                    pass.skipped_overlap += plan.fire.len() - 1;
-                    plan.fire.drain(..plan.fire.len() - 1);
-                }
-                for slot in &plan.fire {
-                    fire_ids.push(task.id);
-                    fire_slots.push(*slot);
-                }
-                updates.push(Update {
-                    id: task.id,
-                    next_run_at: plan.next,
-                    status: if plan.next.is_some() {
-                        "active"
-                    } else {
-                        "finished"
-                    },
-                    last_error: None,
-                });
-            }
+            let planned = plan(&tasks, db_now, self.config.misfire_threshold);
+            pass.planned += planned.planned;
+            pass.invalid.extend(planned.invalid);
+            pass.skipped_misfire += planned.skipped_misfire;
+            pass.skipped_overlap += planned.skipped_overlap;
+            let updates = planned.updates;
+            let (fire_ids, fire_slots): (Vec<i64>, Vec<DateTime<Utc>>) =
+                planned.fire.into_iter().unzip();
 
             let mut last_run: std::collections::HashMap<i64, DateTime<Utc>> = Default::default();
             if !fire_ids.is_empty() {
@@ -284,7 +209,7 @@ impl Scheduler {
                 .iter()
                 .map(|u| last_run.get(&u.id).copied())
                 .collect();
-            let status: Vec<&str> = updates.iter().map(|u| u.status).collect();
+            let status: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
             let errors: Vec<Option<&str>> =
                 updates.iter().map(|u| u.last_error.as_deref()).collect();
             self.db

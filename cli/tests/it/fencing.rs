@@ -34,7 +34,7 @@ async fn expire_lease_and_rescue(t: &common::TestDb, id: i64) {
     let rescued = Rescuer::new(t.db.clone(), 100).run_once().await.unwrap();
     assert_eq!(rescued.len(), 1);
     assert_eq!(rescued[0].id, id);
-    assert_eq!(rescued[0].status, "failed");
+    assert_eq!(rescued[0].status, pgtide::ExecutionStatus::Failed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

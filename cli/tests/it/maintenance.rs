@@ -6,7 +6,10 @@ use crate::common;
 use std::time::Duration;
 
 use common::{scalar, test_db};
-use pgtide::maintenance::{Leader, Promoter, Pruner, Rescuer};
+use pgtide::{
+    maintenance::{Leader, Promoter, Pruner, Rescuer},
+    ExecutionStatus,
+};
 
 #[tokio::test]
 async fn the_promoter_queues_due_rows_and_notifies_their_queues() {
@@ -87,11 +90,12 @@ async fn the_rescuer_retries_or_buries_expired_leases_and_nothing_else() {
     let mut rescued = Rescuer::new(t.db.clone(), 1).run_once().await.unwrap();
     rescued.sort_by_key(|r| r.id);
     assert_eq!(rescued.len(), 2);
-    assert_eq!(rescued[0].status, "failed");
+    assert_eq!(rescued[0].status, ExecutionStatus::Failed);
     assert!(rescued[0].retry_id.is_some());
     assert_eq!(rescued[0].worker_id.as_deref(), Some("w-gone"));
     assert_eq!(
-        rescued[1].status, "dead",
+        rescued[1].status,
+        ExecutionStatus::Dead,
         "the last attempt's expiry is final"
     );
     assert_eq!(rescued[1].retry_id, None);

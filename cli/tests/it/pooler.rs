@@ -233,11 +233,14 @@ async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transac
     })
     .await;
 
-    // No session state on the server side: no advisory locks, no LISTEN.
+    // No session state on the server side: no advisory locks, no LISTEN (in this test's database:
+    // the server is shared with tests that run at the same time).
     assert_eq!(
         scalar(
             &t,
-            "select count(*) from pg_locks where locktype = 'advisory'"
+            "select count(*) from pg_locks
+              where locktype = 'advisory'
+                and database = (select oid from pg_database where datname = current_database())"
         )
         .await,
         0
@@ -245,7 +248,8 @@ async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transac
     assert_eq!(
         scalar(
             &t,
-            "select count(*) from pg_stat_activity where query ilike 'listen%'"
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and query ilike 'listen%'"
         )
         .await,
         0

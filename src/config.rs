@@ -13,6 +13,7 @@ use std::{
 
 use serde::Deserialize;
 
+pub use crate::handlers::{http::HttpConfig, shell::ShellConfig, sql::SqlConfig, HandlerConfig};
 use crate::{
     alerts::{AlertConfig, AlertSettings},
     interpolate::interpolate,
@@ -177,70 +178,6 @@ impl MaintenanceSettings {
             ..base
         }
     }
-}
-
-/// `[handlers.NAME]`, selected by `kind`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum HandlerConfig {
-    /// `kind = "shell"`.
-    Shell(ShellConfig),
-    /// `kind = "http"`.
-    Http(HttpConfig),
-    /// `kind = "sql"`.
-    Sql(SqlConfig),
-    /// `kind = "noop"`.
-    Noop,
-}
-
-/// `kind = "shell"`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShellConfig {
-    /// argv: the program and its arguments. Never run through a shell.
-    pub command: Vec<String>,
-    /// Overrides the row's timeout.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
-    /// Extra environment variables.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Variables of the worker's own environment to pass on, besides the minimal set (`PATH`,
-    /// `HOME`, `LANG`, `LC_*`, `TZ`, `TMPDIR`). Everything else the worker has (`DATABASE_URL`,
-    /// `PGTIDE_API_TOKEN`, cloud credentials) stays out of the command's environment.
-    #[serde(default)]
-    pub pass_env: Vec<String>,
-    /// Pass the worker's whole environment on (secrets included): opt in only for a command that
-    /// needs it and that you trust with them.
-    #[serde(default)]
-    pub inherit_env: bool,
-    /// Working directory.
-    pub cwd: Option<PathBuf>,
-}
-
-/// `kind = "http"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Where to POST the payload; `${ENV}` is interpolated.
-    pub url: String,
-    /// Extra headers; `${ENV}` is interpolated.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Overrides the row's timeout.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
-}
-
-/// `kind = "sql"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqlConfig {
-    /// The statement; `$1` is the payload as jsonb.
-    pub statement: String,
-    /// Overrides the row's timeout (as `statement_timeout`).
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
 }
 
 impl Config {

@@ -9,7 +9,21 @@ use reqwest::{header::HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::{Handler, HandlerError, HandlerResult, Job, Tail, OUTPUT_TAIL};
-use crate::config::{ConfigError, HttpConfig};
+use crate::config::ConfigError;
+
+/// `kind = "http"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where to POST the payload; `${ENV}` is interpolated.
+    pub url: String,
+    /// Extra headers; `${ENV}` is interpolated.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Overrides the row's timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
+}
 
 /// POSTs each job's payload to a configured URL.
 #[derive(Debug, Clone)]

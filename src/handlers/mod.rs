@@ -14,8 +14,25 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use serde_json::Value;
 
-pub use self::{http::HttpHandler, shell::ShellHandler, sql::SqlHandler};
-use crate::config::HandlerConfig;
+pub use self::{
+    http::{HttpConfig, HttpHandler},
+    shell::{ShellConfig, ShellHandler},
+    sql::{SqlConfig, SqlHandler},
+};
+
+/// `[handlers.NAME]`, selected by `kind`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HandlerConfig {
+    /// `kind = "shell"`.
+    Shell(ShellConfig),
+    /// `kind = "http"`.
+    Http(HttpConfig),
+    /// `kind = "sql"`.
+    Sql(SqlConfig),
+    /// `kind = "noop"`.
+    Noop,
+}
 
 /// One claimed attempt, as a handler sees it.
 #[derive(Debug, Clone)]

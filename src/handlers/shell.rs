@@ -24,7 +24,31 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::{Handler, HandlerError, HandlerResult, Job, Tail, OUTPUT_TAIL};
-use crate::config::ShellConfig;
+
+/// `kind = "shell"`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// argv: the program and its arguments. Never run through a shell.
+    pub command: Vec<String>,
+    /// Overrides the row's timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Variables of the worker's own environment to pass on, besides the minimal set (`PATH`,
+    /// `HOME`, `LANG`, `LC_*`, `TZ`, `TMPDIR`). Everything else the worker has (`DATABASE_URL`,
+    /// `PGTIDE_API_TOKEN`, cloud credentials) stays out of the command's environment.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Pass the worker's whole environment on (secrets included): opt in only for a command that
+    /// needs it and that you trust with them.
+    #[serde(default)]
+    pub inherit_env: bool,
+    /// Working directory.
+    pub cwd: Option<std::path::PathBuf>,
+}
 
 /// Runs a configured command for each job.
 #[derive(Debug, Clone)]

@@ -6,6 +6,17 @@
 
 use std::time::Duration;
 
+/// `kind = "sql"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// The statement; `$1` is the payload as jsonb.
+    pub statement: String,
+    /// Overrides the row's timeout (as `statement_timeout`).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
+}
+
 /// A configured SQL statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlHandler {

@@ -3,10 +3,7 @@
 //! without importing another.
 
 /// Replaces `${NAME}` with the variable's value; an unset variable or an unclosed `${` is an error.
-pub(crate) fn interpolate(
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+pub fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {

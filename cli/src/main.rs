@@ -2,6 +2,7 @@
 
 mod commands;
 mod error;
+mod settings;
 
 pub(crate) use error::{Error, Result};
 

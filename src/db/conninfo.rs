@@ -200,7 +200,7 @@ fn percent_decode(text: &str) -> Cow<'_, str> {
 
 /// `conninfo` with every password replaced by `***`, for errors and logs: the URL's user info and
 /// `password` parameter, and the key=value form's `password`.
-pub(crate) fn redact(conninfo: &str) -> String {
+pub fn redact(conninfo: &str) -> String {
     if is_url(conninfo) {
         let (scheme, rest) = conninfo.split_once("://").expect("is_url");
         let (authority_and_path, query) = match rest.split_once('?') {

@@ -19,7 +19,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use self::tls::SslMode;
 use crate::{Error, Result};
 
-pub(crate) use conninfo::redact;
+pub use conninfo::redact;
 
 /// A handle to pgtide's database. Cheap to clone.
 #[derive(Clone)]

@@ -14,10 +14,8 @@ use std::{path::PathBuf, time::Duration};
 use clap::{builder::BoolishValueParser, ArgAction, Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use pgtide::{
-    config::Config,
-    embedded::{EmbeddedOptions, EmbeddedPostgres},
-};
+use crate::settings::Config;
+use pgtide::embedded::{EmbeddedOptions, EmbeddedPostgres};
 
 /// A task scheduler and job queue with one dependency: PostgreSQL.
 #[derive(Debug, Parser)]

@@ -1,8 +1,8 @@
 //! `pgtide worker` and `pgtide run`: build a worker (and maintenance) from the config file and flags,
 //! run until SIGINT/SIGTERM, and stop gracefully.
 
+use crate::settings::Config;
 use pgtide::{
-    config::Config,
     handlers::Registry,
     maintenance::{Maintenance, MaintenanceConfig},
     scheduler::{Scheduler, SchedulerConfig},

@@ -11,10 +11,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use crate::settings::Config;
 use clap::Args;
-use pgtide::{
-    async_trait, config::Config, Database, Handler, HandlerResult, Job, Worker, WorkerConfig,
-};
+use pgtide::{async_trait, Database, Handler, HandlerResult, Job, Worker, WorkerConfig};
 use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},

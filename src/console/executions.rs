@@ -13,16 +13,6 @@ use super::{
 };
 use crate::admin::{Execution, JobFilter};
 
-const STATUSES: [&str; 7] = [
-    "scheduled",
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "dead",
-    "cancelled",
-];
-
 /// Filters of the executions page.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct Filters {
@@ -90,7 +80,7 @@ pub(super) async fn list(
         form.filters method="get" action="/executions" {
             label { "status " select name="status" {
                 option value="" { "any" }
-                @for s in STATUSES { option value=(s) selected[status_filter.map(|f| f.as_str()) == Some(s)] { (s) } }
+                @for s in crate::ExecutionStatus::ALL.map(crate::ExecutionStatus::as_str) { option value=(s) selected[status_filter.map(|f| f.as_str()) == Some(s)] { (s) } }
             } }
             label { "queue " input type="text" name="queue" value=[filter.queue.as_deref()]; }
             label { "handler " input type="text" name="handler" value=[filter.handler.as_deref()]; }

@@ -96,6 +96,7 @@ command = ["psql", "{url}", "-qAtX", "-v", "ON_ERROR_STOP=1", "-f", "{script}"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_stalled_workers_lose_nothing_and_double_only_shell_effects_of_rescued_attempts()
 {
+    let _heavy = common::heavy().await;
     let jobs: i64 = std::env::var("PGTIDE_CHAOS_JOBS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -24,6 +24,7 @@ async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_carries_on_across_a_failover_to_the_promoted_standby() {
+    let _heavy = common::heavy().await;
     let (primary, primary_url, dir) = common::private_cluster("failover", &[]).await;
     let standby = dir.join("standby");
     let primary = std::sync::Arc::new(primary);

@@ -30,6 +30,7 @@ async fn scalar(url: &str, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_immediate_restarts_lose_no_job_and_miss_no_cron_slot() {
+    let _heavy = common::heavy().await;
     let (cluster, url, dir) = common::private_cluster("restart", &[]).await;
     let setup = connect(&url).await.unwrap();
     common::ledger_jobs(&setup, JOBS, 16).await;
@@ -113,6 +114,7 @@ async fn two_immediate_restarts_lose_no_job_and_miss_no_cron_slot() {
 /// connection retries at most every 500 ms and its reconnect ends the claim loop's backoff at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_resume_within_one_poll_interval_of_the_server_accepting_connections() {
+    let _heavy = common::heavy().await;
     let (cluster, url, dir) =
         common::private_cluster("reconnect", &[("log_timezone", "UTC")]).await;
     let setup = connect(&url).await.unwrap();

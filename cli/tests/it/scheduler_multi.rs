@@ -25,6 +25,7 @@ fn start_scheduler(url: &str) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_schedulers_one_killed_no_slot_doubled_or_missing() {
+    let _heavy = common::heavy().await;
     let t = test_db().await;
     let mut schedulers: Vec<Child> = (0..3).map(|_| start_scheduler(&t.url)).collect();
     // Let them connect and migrate (a no-op here) before the tasks exist.

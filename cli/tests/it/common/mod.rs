@@ -165,6 +165,15 @@ async fn template() -> &'static str {
     .await
 }
 
+/// Taken by the tests that load the machine for a long time (clusters of their own, thousands of
+/// jobs, worker processes, timed recoveries), so that they run one at a time, as they did when each
+/// had a test binary of its own: side by side they slow each other's timed phases. Lighter tests
+/// still run beside them.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// A fresh database of the current schema, dropped when the value is dropped.
 pub struct TestDb {
     /// Connection string of the test database.

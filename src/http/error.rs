@@ -11,14 +11,11 @@ use axum::{
 };
 use serde::Serialize;
 
-/// An error answer.
+use crate::answer::Answer;
+
+/// An error answer: the status, code, message and field that every HTTP surface shares, sent as JSON.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    field: Option<String>,
-}
+pub struct ApiError(Answer);
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -35,33 +32,27 @@ struct Inner<'a> {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
+        Self(Answer::new(status, code, message))
     }
 
     /// 400 `invalid_input` naming `field`.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message).with_field(field)
+        Self(Answer::invalid(field, message))
     }
 
     /// Names the field the error is about.
-    pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
-        self
+    pub fn with_field(self, field: impl Into<String>) -> Self {
+        Self(self.0.with_field(field))
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The message for people.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub(crate) fn unauthorized() -> Self {
@@ -75,15 +66,21 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let Answer {
+            status,
+            code,
+            message,
+            field,
+        } = self.0;
         let body = Body {
             error: Inner {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
+                code,
+                message: &message,
+                field: field.as_deref(),
             },
         };
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 "Bearer".parse().expect("a valid header"),
@@ -95,13 +92,7 @@ impl IntoResponse for ApiError {
 
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
-        let answer = crate::answer::Answer::from(e);
-        Self {
-            status: answer.status,
-            code: answer.code,
-            message: answer.message,
-            field: answer.field,
-        }
+        Self(Answer::from(e))
     }
 }
 

@@ -102,7 +102,8 @@ async fn a_crash_between_claim_and_flush_leaves_leased_rows_that_the_rescuer_ret
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
+// Multi-threaded, so the sampler is not starved by the worker it watches on a shared thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_completion_window_bounds_claimed_but_unrecorded_jobs() {
     let t = test_db().await;
     let jobs: Vec<NewJob> = (0..40)

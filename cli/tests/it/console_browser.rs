@@ -153,7 +153,7 @@ async fn the_console_in_a_real_browser() {
     )
     .await;
 
-    let shots = Path::new(ROOT).join("target/console-screenshots");
+    let shots = Path::new(ROOT).join("../target/console-screenshots");
     let started = Instant::now();
     let out = Command::new("node")
         .args([

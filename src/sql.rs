@@ -60,7 +60,7 @@ queries! {
     PRUNE_ALERTS = "maintenance/prune_alerts.sql";
     /// Forgets workers that have not been seen for a long time.
     PRUNE_WORKERS = "maintenance/prune_workers.sql";
-    /// Whether the migration history table exists.
+    /// Whether the migration history table and the schema files' table exist.
     SCHEMA_HISTORY_EXISTS = "migrate/schema_history_exists.sql";
     /// The newest applied migration version.
     SCHEMA_VERSION = "migrate/schema_version.sql";
@@ -70,6 +70,16 @@ queries! {
     MIGRATION_UNLOCK = "migrate/migration_unlock.sql";
     /// Creates the pgtide schema (refinery's history table lives in it).
     CREATE_SCHEMA = "migrate/create_schema.sql";
+    /// Creates the table that records the applied files of `sql/schema/`.
+    CREATE_SCHEMA_FILES = "migrate/create_schema_files.sql";
+    /// The applied files of `sql/schema/` and their checksums.
+    SCHEMA_FILES = "migrate/schema_files.sql";
+    /// Records one applied file of `sql/schema/`.
+    RECORD_SCHEMA_FILE = "migrate/record_schema_file.sql";
+    /// The migrations recorded below the baseline (a database built before the squash).
+    SQUASHED_HISTORY = "migrate/squashed_history.sql";
+    /// Replaces the squashed migrations' history rows with the baseline's.
+    REPLACE_SQUASHED = "migrate/replace_squashed.sql";
     /// Sets `statement_timeout` and `idle_in_transaction_session_timeout` for the current transaction.
     SET_STATEMENT_TIMEOUT = "worker/set_statement_timeout.sql";
     /// Subscribes a connection to `pgtide_jobs`.

@@ -180,10 +180,18 @@ impl Cli {
             Command::Migrate { print: false } => {
                 let db = serve::database(&require_url(url)?, 2, None, no_listen)?;
                 let report = pgtide::migrate(&db).await?;
-                if report.applied.is_empty() {
+                if report.is_empty() {
                     println!("schema is up to date");
                 } else {
-                    println!("applied: {}", report.applied.join(", "));
+                    let names: Vec<String> = (report.applied.iter().cloned())
+                        .chain(
+                            report
+                                .schema_files
+                                .iter()
+                                .map(|f| format!("sql/schema/{f}")),
+                        )
+                        .collect();
+                    println!("applied: {}", names.join(", "));
                 }
                 Ok(())
             }

@@ -125,8 +125,8 @@ async fn start(
         return Ok(true);
     }
     let report = pgtide::migrate(db).await?;
-    if !report.applied.is_empty() {
-        tracing::info!(applied = ?report.applied, "applied migrations");
+    if !report.is_empty() {
+        tracing::info!(applied = ?report.applied, schema_files = ?report.schema_files, "migrated the schema");
     }
     Ok(true)
 }

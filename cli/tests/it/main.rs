@@ -37,6 +37,7 @@ mod retry;
 mod roles;
 mod scheduler;
 mod scheduler_multi;
+mod schema;
 mod shutdown;
 mod sql_api;
 mod tls;

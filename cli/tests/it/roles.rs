@@ -9,14 +9,6 @@ use common::{registry, scalar, test_db, wait_until, RunningWorker, TestRole};
 use pgtide::{Database, NewJob};
 use tokio_postgres::error::SqlState;
 
-fn role_name(kind: &str) -> String {
-    format!(
-        "pgtide_test_{}_{:06x}_{kind}",
-        std::process::id(),
-        rand::random::<u32>() & 0xff_ffff
-    )
-}
-
 /// Runs `sql` as the client and returns the error's SQLSTATE and message, or None if it worked.
 async fn attempt(client: &tokio_postgres::Client, sql: &str) -> Option<(SqlState, String)> {
     match client.batch_execute(sql).await {
@@ -44,10 +36,10 @@ fn denied(result: Option<(SqlState, String)>, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_can_do_its_job_and_nothing_more() {
     // Roles first: they are dropped after the database that holds their grants.
-    let enqueuer = TestRole::create(&role_name("enq")).await;
-    let operator = TestRole::create(&role_name("op")).await;
-    let worker_role = TestRole::create(&role_name("wrk")).await;
-    let outsider = TestRole::create(&role_name("out")).await;
+    let enqueuer = TestRole::unique("enq").await;
+    let operator = TestRole::unique("op").await;
+    let worker_role = TestRole::unique("wrk").await;
+    let outsider = TestRole::unique("out").await;
     let t = test_db().await;
     let owner = t.client().await.unwrap();
     for (kind, role) in [

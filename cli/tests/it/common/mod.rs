@@ -195,8 +195,17 @@ impl std::ops::Deref for TestDb {
 
 /// Creates a fresh, migrated database for one test.
 pub async fn test_db() -> TestDb {
+    create_db(template().await).await
+}
+
+/// Creates an empty database (no pgtide schema), dropped like [`test_db`]'s: for tests of what
+/// `pgtide migrate` builds.
+pub async fn empty_db() -> TestDb {
+    create_db("template0").await
+}
+
+async fn create_db(template: &str) -> TestDb {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let template = template().await;
     let name = format!(
         "t_{}_{}_{:04x}",
         std::process::id(),
@@ -417,6 +426,17 @@ impl TestRole {
             name: name.to_string(),
             password,
         }
+    }
+
+    /// Creates a role named for this process, a random number and `kind`, so parallel tests never
+    /// share one.
+    pub async fn unique(kind: &str) -> Self {
+        Self::create(&format!(
+            "pgtide_test_{}_{:06x}_{kind}",
+            std::process::id(),
+            rand::random::<u32>() & 0xff_ffff
+        ))
+        .await
     }
 
     /// `db`'s URL, logging in as this role.

@@ -1,8 +1,8 @@
--- pgtide core schema: the SQL contract of DESIGN.md.
+-- Executions: the queue and the history in one table, one row per attempt.
 --
--- Names here are a public interface (users, tests and other tools depend on them): add, never rename.
--- The schema itself is created by the migration runner before refinery starts, because refinery keeps
--- its history table inside it (pgtide.refinery_schema_history).
+-- The current shape of these tables. `pgtide migrate` does not run this file: the tables are made by
+-- the migrations in sql/migrations/ (a baseline, then deltas), and a test checks that they build
+-- exactly this. A change here is a change there too (see sql/schema/README.md).
 
 create type pgtide.execution_status as enum (
     'scheduled',  -- visible_at is in the future (a delayed job or a pending retry)
@@ -17,51 +17,6 @@ create type pgtide.execution_status as enum (
 comment on type pgtide.execution_status is
     'Life cycle of one attempt: scheduled -> queued -> running -> succeeded | failed (+ retry row) | dead; '
     'scheduled/queued/running -> cancelled.';
-
--- Task definitions. The scheduler (next issue) fires them into pgtide.executions. Columns that the
--- scheduler must parse (cron, timezone) are deliberately not CHECKed here beyond their shape: a row that
--- does not parse becomes status = 'invalid' with last_error, instead of being refused, so raw INSERTs
--- from other tools are never lost.
-create table pgtide.tasks (
-    id              bigint generated always as identity primary key,
-    name            text        not null unique,
-    handler         text        not null,
-    payload         jsonb       not null default '{}',
-    cron            text,
-    every           interval,
-    run_at          timestamptz,
-    timezone        text        not null default 'UTC',
-    queue           text        not null default 'default',
-    priority        smallint    not null default 0,
-    max_attempts    int         not null default 5,
-    retry_strategy  text        not null default 'exponential',
-    retry_base      interval    not null default '10 seconds',
-    retry_max       interval    not null default '1 hour',
-    timeout         interval    not null default '5 minutes',
-    overlap         text        not null default 'allow',
-    misfire         text        not null default 'fire_once',
-    status          text        not null default 'active',
-    next_run_at     timestamptz,
-    last_run_at     timestamptz,
-    last_error      text,
-    tags            text[]      not null default '{}',
-    created_at      timestamptz not null default now(),
-    updated_at      timestamptz not null default now(),
-    constraint tasks_name_not_empty check (name <> ''),
-    constraint tasks_handler_not_empty check (handler <> ''),
-    constraint tasks_queue_not_empty check (queue <> ''),
-    constraint tasks_one_schedule check (num_nonnulls(cron, every, run_at) = 1),
-    constraint tasks_max_attempts_positive check (max_attempts >= 1),
-    constraint tasks_retry_strategy_known check (retry_strategy in ('fixed', 'exponential')),
-    constraint tasks_retry_base_not_negative check (retry_base >= interval '0'),
-    constraint tasks_retry_max_not_negative check (retry_max >= interval '0'),
-    constraint tasks_timeout_positive check (timeout > interval '0'),
-    constraint tasks_overlap_known check (overlap in ('allow', 'skip')),
-    constraint tasks_misfire_known check (misfire in ('fire_once', 'skip', 'catch_up')),
-    constraint tasks_status_known check (status in ('active', 'paused', 'finished', 'invalid'))
-);
-
-create index tasks_due_idx on pgtide.tasks (next_run_at) where status = 'active';
 
 -- The queue and the history in one table: one row per attempt.
 --
@@ -84,7 +39,7 @@ create table pgtide.executions (
     retry_base       interval    not null default '10 seconds',
     retry_max        interval    not null default '1 hour',
     timeout          interval    not null default '5 minutes',
-    idempotency_key  text        not null default gen_random_uuid()::text,
+    idempotency_key  text        not null default pgtide.uuid_v7()::text,
     retry_of         bigint,
     scheduled_for    timestamptz,
     visible_at       timestamptz not null default now(),
@@ -113,6 +68,35 @@ create table pgtide.executions (
     autovacuum_analyze_scale_factor = 0.02
 );
 
+comment on table pgtide.executions is
+    'One row per attempt: the queue (scheduled, queued, running) and the history (succeeded, failed, '
+    'dead, cancelled) in one table. Rows carry their own retry policy.';
+comment on column pgtide.executions.id is 'Identity: the execution (job) id.';
+comment on column pgtide.executions.task_id is 'The task that fired it; NULL for ad-hoc jobs and after the task was deleted.';
+comment on column pgtide.executions.task_name is 'The task''s name at fire time; survives the task''s deletion.';
+comment on column pgtide.executions.queue is 'Queue; workers claim from the queues they serve.';
+comment on column pgtide.executions.handler is 'Handler name, resolved on the worker host.';
+comment on column pgtide.executions.payload is 'JSON input of the handler.';
+comment on column pgtide.executions.priority is 'Lower runs first among due rows of a queue.';
+comment on column pgtide.executions.status is 'scheduled, queued, running, succeeded, failed (a retry row exists), dead (the DLQ) or cancelled.';
+comment on column pgtide.executions.attempt is 'Attempt number, 1 for the first.';
+comment on column pgtide.executions.max_attempts is 'Attempts allowed, counting the first.';
+comment on column pgtide.executions.retry_strategy is 'fixed or exponential; see pgtide.retry_delay.';
+comment on column pgtide.executions.retry_base is 'Base delay between attempts.';
+comment on column pgtide.executions.retry_max is 'Longest delay between attempts.';
+comment on column pgtide.executions.timeout is 'How long this attempt may run.';
+comment on column pgtide.executions.idempotency_key is 'Unique key that stops duplicates: task:<id>:<slot>, the caller''s key, <key>#<n> for retries, <key>:requeued for DLQ requeues.';
+comment on column pgtide.executions.retry_of is 'The attempt this row retries (or the dead row it requeues).';
+comment on column pgtide.executions.scheduled_for is 'The cron or interval slot this execution fulfils; NULL for ad-hoc and manual runs.';
+comment on column pgtide.executions.visible_at is 'When the row becomes due; pickup latency is started_at - visible_at.';
+comment on column pgtide.executions.worker_id is 'The worker that claimed it (host:pid:random).';
+comment on column pgtide.executions.started_at is 'When it was claimed.';
+comment on column pgtide.executions.lease_until is 'While running: the claim is valid until then; heartbeats extend it, the rescuer takes it back after.';
+comment on column pgtide.executions.finished_at is 'When the attempt ended.';
+comment on column pgtide.executions.error is 'Why the attempt failed, was rescued, or was cancelled.';
+comment on column pgtide.executions.result is 'JSON result of a successful handler.';
+comment on column pgtide.executions.created_at is 'When the row was inserted.';
+
 -- Claim: only due rows are in this index, so a claim costs the same with a million scheduled or finished
 -- rows beside them.
 create index executions_claim_idx on pgtide.executions (queue, priority, visible_at, id)
@@ -125,24 +109,5 @@ create index executions_lease_idx on pgtide.executions (lease_until) where statu
 create index executions_task_idx on pgtide.executions (task_id, id) where task_id is not null;
 create index executions_finished_idx on pgtide.executions (finished_at)
     where status in ('succeeded', 'failed', 'dead', 'cancelled');
-
--- The maintenance leader's lease. A row, not a session advisory lock: advisory locks are tied to a
--- server session and silently break behind transaction poolers such as PgBouncer.
-create table pgtide.leader (
-    name         text primary key,
-    holder       text        not null,
-    acquired_at  timestamptz not null default now(),
-    expires_at   timestamptz not null
-);
-
--- Live worker processes, refreshed by their heartbeats. Informational: correctness never depends on it
--- (leases on the execution rows do that), but operators want to see who is out there.
-create table pgtide.workers (
-    id               text primary key,
-    host             text        not null,
-    pid              int         not null,
-    queues           text[]      not null,
-    concurrency      int         not null,
-    started_at       timestamptz not null default now(),
-    last_seen_at     timestamptz not null default now()
-);
+-- Walking a retry chain (pgtide jobs show) from its first attempt down.
+create index executions_retry_of_idx on pgtide.executions (retry_of) where retry_of is not null;

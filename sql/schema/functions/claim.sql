@@ -1,0 +1,211 @@
+-- The worker's fast path: one statement per claim and one per completion flush. Every statement costs
+-- the server a parse-bind-execute cycle and a snapshot, and at thousands of claims a second those
+-- fixed costs were most of the work, so each of these does in one call what would take several.
+-- Measured with `pgtide bench`; see docs/performance.md.
+--
+-- Applied by `pgtide migrate` whenever this file changes (see sql/schema/README.md).
+
+-- The general claim: any number of queues, paused ones skipped, concurrency limits honoured. Locks the
+-- rows it returns (FOR UPDATE SKIP LOCKED) for the caller's transaction; pgtide.claim updates them.
+create or replace function pgtide.claim_ids(queues text[], max_rows int) returns bigint[]
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+    ids bigint[];
+begin
+    -- Serialize claims on this caller's limited queues (in name order, so two workers never deadlock).
+    -- In READ COMMITTED every statement of a volatile function takes a new snapshot, so the claim
+    -- below counts every row another worker claimed and committed before this lock was granted:
+    -- concurrent claims cannot together overshoot a queue's concurrency_limit.
+    perform 1
+       from pgtide.queues q
+      where q.name = any (claim_ids.queues)
+        and q.concurrency_limit is not null
+        and not q.paused
+      order by q.name
+        for update;
+    -- Paused queues are skipped. One lateral probe per queue walks the partial claim index (queue,
+    -- priority, visible_at, id), so the cost depends only on how many rows are claimed, not on how
+    -- many scheduled or finished rows exist. SKIP LOCKED lets any number of workers claim at once.
+    with open_queues as (
+        select q.name,
+               case when s.concurrency_limit is null then claim_ids.max_rows::bigint
+                    else least(claim_ids.max_rows::bigint, s.concurrency_limit - (
+                            select count(*) from pgtide.executions r
+                             where r.status = 'running' and r.queue = q.name)) end as room
+          from unnest(claim_ids.queues) as q(name)
+          left join pgtide.queues s on s.name = q.name
+         where s.paused is not true
+    ), due as (
+        select c.id, c.priority, c.visible_at
+          from open_queues q
+         cross join lateral (
+                select e.id, e.priority, e.visible_at
+                  from pgtide.executions e
+                 where e.status = 'queued'
+                   and e.queue = q.name
+                 order by e.priority, e.visible_at, e.id
+                 limit greatest(q.room, 0)
+                   for update skip locked
+               ) c
+         order by c.priority, c.visible_at, c.id
+         limit claim_ids.max_rows
+    )
+    select array_agg(due.id) into ids from due;
+    return ids;
+end $$;
+
+comment on function pgtide.claim_ids(text[], int) is
+    'Internal (pgtide.claim''s general path): locks and returns the ids of up to max_rows due rows of '
+    'queues, skipping paused queues and honouring concurrency limits.';
+
+create or replace function pgtide.claim(queues text[], max_rows int, worker text, lease_secs float8,
+                                         async_commit boolean default false)
+returns table (id bigint, handler text, queue text, payload jsonb, attempt int, max_attempts int,
+               idempotency_key text, task_id bigint, timeout_secs float8, pickup_secs float8)
+language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+    ids bigint[];
+begin
+    if claim.async_commit then
+        -- A claim is only a promise to run: lost in a server crash, its row is simply queued again.
+        -- Completions commit synchronously, and WAL is flushed in order, so an acknowledged completion
+        -- implies a durable claim.
+        perform set_config('synchronous_commit', 'off', true);
+    end if;
+    -- The same shape thousands of times a second: plan it once per connection.
+    perform set_config('plan_cache_mode', 'force_generic_plan', true);
+    -- The common case: one queue with no settings row (never paused, no limit) walks the partial
+    -- claim index from its head, with no lock and no per-queue planning.
+    if cardinality(claim.queues) = 1
+       and not exists (select 1 from pgtide.queues s where s.name = claim.queues[1]) then
+        ids := array(
+            select d.id
+              from pgtide.executions d
+             where d.status = 'queued'
+               and d.queue = claim.queues[1]
+             order by d.priority, d.visible_at, d.id
+             limit claim.max_rows
+               for update skip locked);
+    else
+        ids := pgtide.claim_ids(claim.queues, claim.max_rows);
+    end if;
+    if coalesce(cardinality(ids), 0) = 0 then
+        return;
+    end if;
+    -- The ids are updated by primary key: with a generic plan the planner cannot know how many rows
+    -- the LIMIT lets through, and a join could be planned as a scan of the whole table.
+    return query
+    with claimed as (
+        update pgtide.executions e
+           set status = 'running',
+               worker_id = claim.worker,
+               started_at = now(),
+               lease_until = now() + make_interval(secs => claim.lease_secs)
+         where e.id = any (ids)
+        returning e.id, e.handler, e.queue, e.payload, e.attempt, e.max_attempts, e.idempotency_key,
+                  e.task_id, extract(epoch from e.timeout)::float8 as timeout_secs,
+                  extract(epoch from e.started_at - e.visible_at)::float8 as pickup_secs
+    )
+    select * from claimed;
+end $$;
+
+comment on function pgtide.claim(text[], int, text, float8, boolean) is
+    'Internal (the worker''s claim): takes up to max_rows due rows of queues for worker, leased for '
+    'lease_secs seconds, honouring paused queues and concurrency limits. async_commit = true makes the '
+    'surrounding transaction commit without waiting for its WAL flush; call it in a transaction of '
+    'its own then.';
+
+create or replace function pgtide.complete(worker text, ok_ids bigint[], ok_attempts int[], ok_results jsonb[],
+                                fail_ids bigint[], fail_attempts int[], fail_errors text[],
+                                fail_permanent boolean[])
+returns table (id bigint, status text, retry_id bigint)
+language plpgsql volatile as $$
+#variable_conflict use_column
+begin
+    perform set_config('plan_cache_mode', 'force_generic_plan', true);
+    if cardinality(complete.ok_ids) > 0 then
+        -- The status is compared as text on purpose: it keeps the planner from reading every running
+        -- row through the lease index, so each row is found by its primary key whatever the
+        -- statistics say.
+        return query
+        with done as (
+            update pgtide.executions e
+               set status = 'succeeded',
+                   finished_at = now(),
+                   lease_until = null,
+                   result = c.result
+              from unnest(complete.ok_ids, complete.ok_attempts, complete.ok_results)
+                   as c(id, attempt, result)
+             where e.id = c.id
+               and e.attempt = c.attempt
+               and e.status::text = 'running'
+               and e.worker_id = complete.worker
+            returning e.id
+        )
+        select done.id, 'succeeded'::text, null::bigint from done;
+    end if;
+    if cardinality(complete.fail_ids) > 0 then
+        return query
+        select f.id, f.status::text, f.retry_id
+          from pgtide.fail_attempts(complete.fail_ids, complete.fail_attempts, complete.fail_errors,
+                                    complete.fail_permanent, complete.worker) f;
+    end if;
+end $$;
+
+comment on function pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]) is
+    'Internal (the worker''s completion flush): marks ok_ids succeeded with their results and records '
+    'fail_ids as failed (with a scheduled retry) or dead, fenced on attempt, status and worker. Returns '
+    'the rows recorded; a row missing from the answer was no longer this worker''s.';
+
+-- The one failure transition, shared by workers (handler errors, panics, timeouts, unknown handlers)
+-- and the rescuer (expired leases). Fenced: only rows still running this attempt (and, for a worker,
+-- held by it; for the rescuer, with an expired lease) change, so a stale caller changes nothing and a
+-- row that completed after the rescuer looked at it is left alone.
+--
+-- A row with attempts left becomes 'failed' and its next attempt is inserted as 'scheduled' in the same
+-- statement; otherwise, or when the error is permanent, it becomes 'dead'.
+create or replace function pgtide.fail_attempts(
+    ids bigint[], attempts int[], errors text[], permanent boolean[],
+    worker text, expired_only boolean default false
+) returns table (id bigint, status pgtide.execution_status, retry_id bigint)
+language sql volatile as $$
+    with input as (
+        select * from unnest(ids, attempts, errors, permanent) as i(id, attempt, error, permanent)
+    ), marked as (
+        update pgtide.executions e
+           set status = case when i.permanent or e.attempt >= e.max_attempts
+                             then 'dead'::pgtide.execution_status
+                             else 'failed'::pgtide.execution_status end,
+               error = i.error,
+               finished_at = now(),
+               lease_until = null
+          from input i
+         where e.id = i.id
+           and e.attempt = i.attempt
+           and e.status = 'running'
+           and (fail_attempts.worker is null or e.worker_id = fail_attempts.worker)
+           and (not fail_attempts.expired_only or e.lease_until < now())
+        returning e.*
+    ), retries as (
+        insert into pgtide.executions (
+            task_id, task_name, queue, handler, payload, priority, status, attempt, max_attempts,
+            retry_strategy, retry_base, retry_max, timeout, idempotency_key, retry_of, scheduled_for,
+            visible_at)
+        select m.task_id, m.task_name, m.queue, m.handler, m.payload, m.priority, 'scheduled',
+               m.attempt + 1, m.max_attempts, m.retry_strategy, m.retry_base, m.retry_max, m.timeout,
+               pgtide.retry_key(m.idempotency_key, m.attempt), m.id, m.scheduled_for,
+               now() + pgtide.retry_delay(m.retry_strategy, m.retry_base, m.retry_max, m.attempt)
+                       * (1 + 0.1 * random())
+          from marked m
+         where m.status = 'failed'
+        on conflict (idempotency_key) do nothing
+        returning executions.id, executions.retry_of
+    )
+    select m.id, m.status, r.id from marked m left join retries r on r.retry_of = m.id
+$$;
+
+comment on function pgtide.fail_attempts(bigint[], int[], text[], boolean[], text, boolean) is
+    'Internal: records failed attempts (fenced on status, attempt and worker or lease expiry) and inserts '
+    'their retries, or marks them dead. Returns the rows that changed.';

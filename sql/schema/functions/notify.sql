@@ -1,0 +1,31 @@
+-- Notifications: the triggers' functions that wake sleeping workers and schedulers.
+--
+-- Applied by `pgtide migrate` whenever this file changes (see sql/schema/README.md).
+
+-- SECURITY DEFINER: the head check reads columns (priority) that an enqueuer role may not select.
+create or replace function pgtide.notify_jobs() returns trigger language plpgsql
+security definer set search_path = pg_catalog, pgtide as $$
+begin
+    perform pg_notify('pgtide_jobs', q.queue)
+       from (select distinct n.queue from new_rows n where n.status = 'queued') q
+      where coalesce((select h.visible_at
+                        from pgtide.executions h
+                       where h.status = 'queued' and h.queue = q.queue
+                       order by h.priority, h.visible_at, h.id
+                       limit 1) >= now() - interval '50 milliseconds', true);
+    return null;
+end $$;
+
+comment on function pgtide.notify_jobs() is
+    'Trigger: NOTIFY pgtide_jobs with the queue name when due rows are inserted, unless the queue''s '
+    'head has waited more than 50 ms already (its workers are busy and need no wake-up).';
+
+-- Wakes schedulers when a task is created, deleted, or its schedule or status changes. The scheduler's
+-- own next_run_at/last_run_at bookkeeping does not notify, so instances don't wake each other up.
+create or replace function pgtide.notify_tasks() returns trigger language plpgsql as $$
+begin
+    perform pg_notify('pgtide_tasks', coalesce(new.id, old.id)::text);
+    return null;
+end $$;
+
+comment on function pgtide.notify_tasks() is 'Trigger: NOTIFY pgtide_tasks when a task is created, deleted or re-planned.';

@@ -3,8 +3,8 @@
 //!
 //! `sql/migrations/` holds a baseline and the deltas after it; `sql/schema/` holds the one current
 //! definition of every object (see its README). [`migrate`] runs the pending migrations, then applies
-//! the schema files whose checksum changed ([`schema_files`] says how). A database built before the
-//! pre-release migrations were squashed is taken to the baseline by [`squash`].
+//! the schema files whose checksum changed (`schema_files.rs` says how). A database built before the
+//! pre-release migrations were squashed is taken to the baseline by `squash.rs`.
 //!
 //! Any number of processes may start at once (a deploy restarts a whole fleet), so migrations run on a
 //! dedicated connection that first takes a transaction-independent advisory lock. The lock is the one

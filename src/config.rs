@@ -4,7 +4,7 @@
 //! Every error names the key and the reason, and the file when there is one, and is raised at
 //! startup, before anything runs.
 
-use std::path::PathBuf;
+use std::{fmt::Display, path::PathBuf};
 
 pub use crate::{
     handlers::{http::HttpConfig, shell::ShellConfig, sql::SqlConfig, HandlerConfig},
@@ -42,4 +42,44 @@ pub enum ConfigError {
         /// What is wrong and what was expected.
         reason: String,
     },
+}
+
+impl ConfigError {
+    /// A setting out of its range: `key` within its section, its `value`, and what was `expected`.
+    /// The owning module's check returns it; the file loader adds the section with
+    /// [`ConfigError::within`] and the file's path.
+    pub fn invalid(key: impl Into<String>, value: impl Display, expected: impl Display) -> Self {
+        ConfigError::Invalid {
+            path: None,
+            key: key.into(),
+            reason: format!("{value}: expected {expected}"),
+        }
+    }
+
+    /// The same error with its key inside `section` (`concurrency` in `worker` is
+    /// `worker.concurrency`); other errors are returned as they are.
+    pub fn within(self, section: &str) -> Self {
+        match self {
+            ConfigError::Invalid { path, key, reason } => ConfigError::Invalid {
+                path,
+                key: format!("{section}.{key}"),
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
+/// "0s" for a zero duration, "1h 30m" otherwise: durations in errors read as they are written in
+/// the file.
+pub(crate) fn duration_text(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// An error when a duration that must be positive is zero.
+pub(crate) fn positive(key: &'static str, d: std::time::Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::invalid(key, "0s", "a duration > 0"));
+    }
+    Ok(())
 }

@@ -116,27 +116,86 @@ impl Leader {
     }
 }
 
-/// A service that only the leader runs: a name for its logs, how often it runs, and one pass fenced
-/// by the lease. `Maintenance::run` is the one loop over all of them; each service also has a
-/// `run_once` of its own, which tests drive directly.
+/// A service that only the leader runs: a name for its logs, how often it runs, and one pass whose
+/// transactions are fenced by the lease. A service implements [`LeaderService::run`] (and, to log
+/// or to ask for an earlier next pass, [`LeaderService::report`]); `run_once` and `run_once_as`,
+/// which tests and tools call, come with the trait. `Maintenance::run` is the one loop over all of
+/// them.
 #[async_trait::async_trait]
 pub trait LeaderService: std::fmt::Debug + Send + Sync {
+    /// What one pass did (rows moved, events recorded, ...).
+    type Outcome: Send;
+
     /// The name in log lines ("promoter", "rescuer", ...).
     fn name(&self) -> &'static str;
 
     /// How long the loop waits between two passes.
     fn interval(&self) -> Duration;
 
-    /// Runs one pass fenced by `leader`'s lease, and logs what it did. Returns how soon it wants to
-    /// run again, when that is sooner than its interval.
+    /// Runs one pass, each of its transactions fenced by `leader`'s lease when one is given.
     ///
     /// # Errors
     /// [`Error::LeaseLost`] when `leader` no longer holds the lease (the loop then stands down);
     /// the database's error otherwise (the loop logs it and carries on).
-    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>>;
+    async fn run(&self, leader: Option<&Leader>) -> Result<Self::Outcome>;
+
+    /// Logs what a pass of the loop did; returns how soon the service wants to run again, when
+    /// that is sooner than its interval.
+    fn report(&self, outcome: &Self::Outcome) -> Option<Duration> {
+        let _ = outcome;
+        None
+    }
 
     /// Whether the loop runs it at once when the database comes back after an outage.
     fn urgent_after_reconnect(&self) -> bool {
         false
+    }
+
+    /// One pass, unfenced: for tests and tools, which hold no lease.
+    ///
+    /// # Errors
+    /// The database's error.
+    async fn run_once(&self) -> Result<Self::Outcome> {
+        self.run(None).await
+    }
+
+    /// One pass fenced by `leader`'s lease.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`] when `leader` no longer holds the lease; the pass then changes nothing
+    /// more.
+    async fn run_once_as(&self, leader: &Leader) -> Result<Self::Outcome> {
+        self.run(Some(leader)).await
+    }
+}
+
+/// What the loop holds of a service: its outcome type erased, so services of every kind share one
+/// list.
+#[async_trait::async_trait]
+pub(crate) trait Scheduled: std::fmt::Debug + Send + Sync {
+    fn name(&self) -> &'static str;
+    fn interval(&self) -> Duration;
+    fn urgent_after_reconnect(&self) -> bool;
+    /// One fenced pass; how soon to run again, when sooner than the interval.
+    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>>;
+}
+
+#[async_trait::async_trait]
+impl<S: LeaderService> Scheduled for S {
+    fn name(&self) -> &'static str {
+        LeaderService::name(self)
+    }
+
+    fn interval(&self) -> Duration {
+        LeaderService::interval(self)
+    }
+
+    fn urgent_after_reconnect(&self) -> bool {
+        LeaderService::urgent_after_reconnect(self)
+    }
+
+    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>> {
+        let outcome = self.run(Some(leader)).await?;
+        Ok(self.report(&outcome))
     }
 }

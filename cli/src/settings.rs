@@ -144,6 +144,14 @@ impl MaintenanceSettings {
     }
 }
 
+/// A module's error as the (dotted key, reason) pair the loader reports with the file's path.
+fn keyed(error: ConfigError) -> (String, String) {
+    match error {
+        ConfigError::Invalid { key, reason, .. } => (key, reason),
+        other => (String::new(), other.to_string()),
+    }
+}
+
 impl Config {
     /// Reads and validates a config file.
     ///
@@ -200,144 +208,24 @@ impl Config {
             })?;
             self.database_url = Some(interpolated);
         }
-        let w = &self.worker;
-        if let Some(queues) = &w.queues {
-            if queues.is_empty() || queues.iter().any(|q| q.trim().is_empty()) {
-                return Err((
-                    "worker.queues".into(),
-                    format!("{queues:?}: expected a non-empty list of non-empty queue names"),
-                ));
-            }
-        }
-        for (key, value) in [
-            ("worker.concurrency", w.concurrency),
-            ("worker.completion_batch", w.completion_batch),
-            ("worker.completion_window", w.completion_window),
-        ] {
-            if value == Some(0) {
-                return Err((key.into(), "0: expected an integer >= 1".into()));
-            }
-        }
-        let (batch, window) = (
-            w.completion_batch
-                .unwrap_or(pgtide::worker::DEFAULT_COMPLETION_BATCH),
-            w.completion_window
-                .unwrap_or(pgtide::worker::DEFAULT_COMPLETION_WINDOW),
-        );
-        if window < batch {
-            return Err((
-                "worker.completion_window".into(),
-                format!("{window}: expected an integer >= worker.completion_batch ({batch})"),
-            ));
-        }
-        if let Some(tick) = w.completion_tick {
-            if tick > Duration::from_secs(1) {
-                return Err((
-                    "worker.completion_tick".into(),
-                    format!(
-                        "{}: expected a duration <= 1s",
-                        humantime::format_duration(tick)
-                    ),
-                ));
-            }
-        }
-        for (key, value) in [
-            ("worker.lease", w.lease),
-            ("worker.poll_interval", w.poll_interval),
-            ("worker.listen_ping", w.listen_ping),
-            ("maintenance.leader_ttl", self.maintenance.leader_ttl),
-            (
-                "maintenance.alert_retention",
-                self.maintenance.alert_retention,
-            ),
-            (
-                "maintenance.alert_delivery_retention",
-                self.maintenance.alert_delivery_retention,
-            ),
-            (
-                "maintenance.rescue_interval",
-                self.maintenance.rescue_interval,
-            ),
-            (
-                "maintenance.prune_interval",
-                self.maintenance.prune_interval,
-            ),
-        ] {
-            if value == Some(Duration::ZERO) {
-                return Err((key.into(), "0s: expected a duration > 0".into()));
-            }
-        }
-        if let Some(audit) = self.maintenance.audit_retention {
-            if audit < Duration::from_secs(24 * 3600) {
-                return Err((
-                    "maintenance.audit_retention".into(),
-                    format!(
-                        "{}: expected at least 1day (the latest day of the audit log is never pruned)",
-                        humantime::format_duration(audit)
-                    ),
-                ));
-            }
-        }
+        // Each section's values, on the defaults of the module that owns them, are checked by
+        // that module; the file only adds the section to the key.
+        self.worker
+            .overlay(pgtide::WorkerConfig::default())
+            .check()
+            .map_err(|e| keyed(e.within("worker")))?;
+        self.maintenance
+            .overlay(pgtide::maintenance::MaintenanceConfig::default())
+            .check()
+            .map_err(|e| keyed(e.within("maintenance")))?;
         self.alert_config = self.alerts.validate(env)?;
         for (name, handler) in &mut self.handlers {
             if name.trim().is_empty() {
                 return Err(("handlers".into(), "a handler has an empty name".into()));
             }
-            let key = |field: &str| format!("handlers.{name}.{field}");
-            match handler {
-                HandlerConfig::Shell(shell) => {
-                    if shell.command.first().is_none_or(|p| p.trim().is_empty()) {
-                        return Err((
-                            key("command"),
-                            format!(
-                                "{:?}: expected [program, args...] with a program",
-                                shell.command
-                            ),
-                        ));
-                    }
-                    if shell.timeout == Some(Duration::ZERO) {
-                        return Err((key("timeout"), "0s: expected a duration > 0".into()));
-                    }
-                    if let Some(bad) = shell
-                        .pass_env
-                        .iter()
-                        .find(|v| v.is_empty() || v.contains('=') || v.contains('\0'))
-                    {
-                        return Err((
-                            key("pass_env"),
-                            format!("{bad:?}: expected environment variable names"),
-                        ));
-                    }
-                }
-                HandlerConfig::Http(http) => {
-                    http.url = interpolate(&http.url, env).map_err(|r| (key("url"), r))?;
-                    for (header, value) in &mut http.headers {
-                        *value = interpolate(value, env)
-                            .map_err(|r| (key(&format!("headers.{header}")), r))?;
-                    }
-                    if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
-                        return Err((
-                            key("url"),
-                            format!("{:?}: expected an http:// or https:// URL", http.url),
-                        ));
-                    }
-                    if http.timeout == Some(Duration::ZERO) {
-                        return Err((key("timeout"), "0s: expected a duration > 0".into()));
-                    }
-                }
-                HandlerConfig::Sql(sql) => {
-                    if sql.statement.trim().is_empty() {
-                        return Err((
-                            key("statement"),
-                            "empty: expected a SQL statement using $1 for the payload".into(),
-                        ));
-                    }
-                    if sql.timeout == Some(Duration::ZERO) {
-                        return Err((key("timeout"), "0s: expected a duration > 0".into()));
-                    }
-                }
-                HandlerConfig::Noop => {}
-            }
+            handler
+                .resolve(env)
+                .map_err(|e| keyed(e.within(&format!("handlers.{name}"))))?;
         }
         Ok(())
     }

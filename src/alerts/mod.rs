@@ -105,9 +105,14 @@ impl LeaderService for Alerter {
         self.config.interval
     }
 
-    async fn pass(&self, leader: &Leader) -> Result<Option<std::time::Duration>> {
-        self.run_once_as(leader).await?;
-        Ok(None)
+    type Outcome = Vec<AlertEvent>;
+
+    /// One evaluation, fenced by `leader`'s lease when given, and one delivery pass; returns the
+    /// events recorded.
+    async fn run(&self, leader: Option<&Leader>) -> Result<Vec<AlertEvent>> {
+        let events = self.evaluate(leader).await?;
+        self.deliver().await?;
+        Ok(events)
     }
 }
 
@@ -124,26 +129,6 @@ impl Alerter {
     /// The configuration it evaluates.
     pub fn config(&self) -> &AlertConfig {
         &self.config
-    }
-
-    /// One evaluation and one delivery pass, unfenced (tests and tools).
-    ///
-    /// # Errors
-    /// The database's error.
-    pub async fn run_once(&self) -> Result<Vec<AlertEvent>> {
-        let events = self.evaluate(None).await?;
-        self.deliver().await?;
-        Ok(events)
-    }
-
-    /// [`Alerter::run_once`] with the evaluation fenced by `leader`'s lease.
-    ///
-    /// # Errors
-    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing is recorded.
-    pub async fn run_once_as(&self, leader: &Leader) -> Result<Vec<AlertEvent>> {
-        let events = self.evaluate(Some(leader)).await?;
-        self.deliver().await?;
-        Ok(events)
     }
 
     /// Evaluates every rule and records what changed; returns the events recorded.

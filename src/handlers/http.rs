@@ -25,6 +25,41 @@ pub struct HttpConfig {
     pub timeout: Option<std::time::Duration>,
 }
 
+impl HttpConfig {
+    /// Resolves `${NAME}` in the URL and the headers with `env`, then checks the settings of one
+    /// `[handlers.NAME]` table of kind `http`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key within the table; an unset variable is named, and
+    /// no resolved value appears in the error.
+    pub fn resolve(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let unresolved = |key: String| {
+            move |reason: String| ConfigError::Invalid {
+                path: None,
+                key,
+                reason,
+            }
+        };
+        self.url =
+            crate::interpolate::interpolate(&self.url, env).map_err(unresolved("url".into()))?;
+        for (header, value) in &mut self.headers {
+            *value = crate::interpolate::interpolate(value, env)
+                .map_err(unresolved(format!("headers.{header}")))?;
+        }
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "url",
+                format!("{:?}", self.url),
+                "an http:// or https:// URL",
+            ));
+        }
+        if let Some(timeout) = self.timeout {
+            crate::config::positive("timeout", timeout)?;
+        }
+        Ok(())
+    }
+}
+
 /// POSTs each job's payload to a configured URL.
 #[derive(Debug, Clone)]
 pub struct HttpHandler {

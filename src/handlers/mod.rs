@@ -34,6 +34,24 @@ pub enum HandlerConfig {
     Noop,
 }
 
+impl HandlerConfig {
+    /// Resolves `${NAME}` with `env` where the kind allows it, and checks the settings.
+    ///
+    /// # Errors
+    /// [`crate::config::ConfigError::Invalid`] naming the key within the handler's table.
+    pub fn resolve(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), crate::config::ConfigError> {
+        match self {
+            HandlerConfig::Shell(shell) => shell.check(),
+            HandlerConfig::Http(http) => http.resolve(env),
+            HandlerConfig::Sql(sql) => sql.check(),
+            HandlerConfig::Noop => Ok(()),
+        }
+    }
+}
+
 /// One claimed attempt, as a handler sees it.
 #[derive(Debug, Clone)]
 pub struct Job {

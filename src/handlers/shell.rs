@@ -50,6 +50,38 @@ pub struct ShellConfig {
     pub cwd: Option<std::path::PathBuf>,
 }
 
+impl ShellConfig {
+    /// Checks the settings of one `[handlers.NAME]` table of kind `shell`.
+    ///
+    /// # Errors
+    /// [`crate::config::ConfigError::Invalid`] naming the key within the table.
+    pub fn check(&self) -> Result<(), crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        if self.command.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                "command",
+                format!("{:?}", self.command),
+                "[program, args...] with a program",
+            ));
+        }
+        if let Some(timeout) = self.timeout {
+            crate::config::positive("timeout", timeout)?;
+        }
+        if let Some(bad) = self
+            .pass_env
+            .iter()
+            .find(|v| v.is_empty() || v.contains('=') || v.contains('\0'))
+        {
+            return Err(ConfigError::invalid(
+                "pass_env",
+                format!("{bad:?}"),
+                "environment variable names",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs a configured command for each job.
 #[derive(Debug, Clone)]
 pub struct ShellHandler {

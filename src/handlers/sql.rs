@@ -17,6 +17,26 @@ pub struct SqlConfig {
     pub timeout: Option<std::time::Duration>,
 }
 
+impl SqlConfig {
+    /// Checks the settings of one `[handlers.NAME]` table of kind `sql`.
+    ///
+    /// # Errors
+    /// [`crate::config::ConfigError::Invalid`] naming the key within the table.
+    pub fn check(&self) -> Result<(), crate::config::ConfigError> {
+        if self.statement.trim().is_empty() {
+            return Err(crate::config::ConfigError::invalid(
+                "statement",
+                "empty",
+                "a SQL statement using $1 for the payload",
+            ));
+        }
+        if let Some(timeout) = self.timeout {
+            crate::config::positive("timeout", timeout)?;
+        }
+        Ok(())
+    }
+}
+
 /// A configured SQL statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlHandler {

@@ -62,40 +62,6 @@ impl HistoryPruner {
         self
     }
 
-    /// Deletes everything past retention, one short batch per statement.
-    ///
-    /// # Errors
-    /// The database's error (`pgtide.prune_audit` refuses a retention under 1 day); earlier batches
-    /// stay deleted.
-    pub async fn run_once(&self) -> Result<HistoryPruned> {
-        self.pass(None).await
-    }
-
-    /// [`HistoryPruner::run_once`], each batch fenced by `leader`'s lease.
-    ///
-    /// # Errors
-    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is deleted.
-    pub async fn run_once_as(&self, leader: &Leader) -> Result<HistoryPruned> {
-        self.pass(Some(leader)).await
-    }
-
-    async fn pass(&self, leader: Option<&Leader>) -> Result<HistoryPruned> {
-        let audit_secs = self.audit_retention.as_secs_f64();
-        let events_secs = self.alert_retention.as_secs_f64();
-        let deliveries_secs = self.alert_delivery_retention.as_secs_f64();
-        let audit = self
-            .batches(leader, sql::PRUNE_AUDIT, &[&audit_secs, &self.batch_size])
-            .await?;
-        let alerts = self
-            .batches(
-                leader,
-                sql::PRUNE_ALERTS,
-                &[&events_secs, &deliveries_secs, &self.batch_size],
-            )
-            .await?;
-        Ok(HistoryPruned { audit, alerts })
-    }
-
     /// Runs `statement` (which returns the rows it deleted) until a batch comes back short.
     async fn batches(
         &self,
@@ -119,6 +85,8 @@ impl HistoryPruner {
 
 #[async_trait::async_trait]
 impl LeaderService for HistoryPruner {
+    type Outcome = HistoryPruned;
+
     fn name(&self) -> &'static str {
         "history pruner"
     }
@@ -127,15 +95,36 @@ impl LeaderService for HistoryPruner {
         self.every
     }
 
-    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>> {
-        let pruned = self.run_once_as(leader).await?;
-        if pruned != HistoryPruned::default() {
+    /// Deletes everything past retention, one short batch per statement.
+    ///
+    /// # Errors
+    /// The database's error (`pgtide.prune_audit` refuses a retention under 1 day); earlier batches
+    /// stay deleted.
+    async fn run(&self, leader: Option<&Leader>) -> Result<HistoryPruned> {
+        let audit_secs = self.audit_retention.as_secs_f64();
+        let events_secs = self.alert_retention.as_secs_f64();
+        let deliveries_secs = self.alert_delivery_retention.as_secs_f64();
+        let audit = self
+            .batches(leader, sql::PRUNE_AUDIT, &[&audit_secs, &self.batch_size])
+            .await?;
+        let alerts = self
+            .batches(
+                leader,
+                sql::PRUNE_ALERTS,
+                &[&events_secs, &deliveries_secs, &self.batch_size],
+            )
+            .await?;
+        Ok(HistoryPruned { audit, alerts })
+    }
+
+    fn report(&self, pruned: &HistoryPruned) -> Option<Duration> {
+        if *pruned != HistoryPruned::default() {
             tracing::info!(
                 audit = pruned.audit,
                 alerts = pruned.alerts,
                 "pruned audit and alert history"
             );
         }
-        Ok(None)
+        None
     }
 }

@@ -5,8 +5,8 @@
 //! - [`Pruner`]: finished rows older than the retention are deleted in small batches.
 //! - [`HistoryPruner`]: the same for the audit log and the alert history.
 //!
-//! Each service has a `run_once` that does one pass and reports what it did, so tests drive a single
-//! iteration directly, and implements [`LeaderService`] (a name, an interval, one fenced pass);
+//! Each service implements [`LeaderService`]: a name, an interval, and `run`, one pass that reports
+//! what it did. `run_once` (unfenced, what tests drive) and `run_once_as` come with the trait.
 //! [`Maintenance::run`] is the one loop over all of them (the alert evaluation included), gated by
 //! the [`Leader`] lease.
 //! Every pass is safe to run twice or concurrently (row locks, SKIP LOCKED and status guards). Under the
@@ -20,6 +20,8 @@ mod rescuer;
 
 use std::{sync::Arc, time::Duration};
 
+use crate::config::{duration_text, positive, ConfigError};
+
 use tokio_util::sync::CancellationToken;
 
 pub use self::{
@@ -28,6 +30,7 @@ pub use self::{
     pruner::Pruner,
     rescuer::{Rescued, Rescuer},
 };
+use crate::leader::Scheduled;
 pub use crate::leader::{Leader, LeaderService};
 use crate::{
     alerts::{AlertConfig, Alerter},
@@ -110,13 +113,41 @@ impl Default for MaintenanceConfig {
     }
 }
 
+impl MaintenanceConfig {
+    /// Checks the intervals and retentions: the one definition of their ranges (alerts are checked
+    /// when their settings are validated).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the field (`leader_ttl`), its value and what was expected.
+    pub fn check(&self) -> std::result::Result<(), ConfigError> {
+        for (key, value) in [
+            ("leader_ttl", self.leader_ttl),
+            ("promote_interval", self.promote_interval),
+            ("rescue_interval", self.rescue_interval),
+            ("prune_interval", self.prune_interval),
+            ("alert_retention", self.alert_retention),
+            ("alert_delivery_retention", self.alert_delivery_retention),
+        ] {
+            positive(key, value)?;
+        }
+        if self.audit_retention < Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::invalid(
+                "audit_retention",
+                duration_text(self.audit_retention),
+                "at least 1day (the latest day of the audit log is never pruned)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The maintenance loop: elect a leader, and let the leader run the services.
 #[derive(Debug, Clone)]
 pub struct Maintenance {
     db: Database,
     leader: Leader,
     /// In the order they run when due together.
-    services: Vec<Arc<dyn LeaderService>>,
+    services: Vec<Arc<dyn Scheduled>>,
     config: MaintenanceConfig,
 }
 
@@ -124,7 +155,7 @@ impl Maintenance {
     /// Maintenance on `db`; `holder` identifies this process in `pgtide.leader`.
     pub fn new(db: Database, holder: impl Into<String>, config: MaintenanceConfig) -> Self {
         let c = &config;
-        let mut services: Vec<Arc<dyn LeaderService>> = vec![
+        let mut services: Vec<Arc<dyn Scheduled>> = vec![
             Arc::new(Promoter::new(db.clone(), c.batch_size).every(c.promote_interval)),
             Arc::new(Rescuer::new(db.clone(), c.batch_size).every(c.rescue_interval)),
             Arc::new(

@@ -51,24 +51,30 @@ impl Promoter {
         self.every = interval;
         self
     }
+}
+
+#[async_trait::async_trait]
+impl LeaderService for Promoter {
+    type Outcome = Promoted;
+
+    fn name(&self) -> &'static str {
+        "promoter"
+    }
+
+    fn interval(&self) -> Duration {
+        self.every
+    }
+
+    /// Rows that came due while the database was away are promoted at once.
+    fn urgent_after_reconnect(&self) -> bool {
+        true
+    }
 
     /// Promotes every due row (in batches) and notifies their queues.
     ///
     /// # Errors
     /// The database's error; rows promoted by earlier batches stay promoted.
-    pub async fn run_once(&self) -> Result<Promoted> {
-        self.pass(None).await
-    }
-
-    /// [`Promoter::run_once`], each batch fenced by `leader`'s lease.
-    ///
-    /// # Errors
-    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is promoted.
-    pub async fn run_once_as(&self, leader: &Leader) -> Result<Promoted> {
-        self.pass(Some(leader)).await
-    }
-
-    async fn pass(&self, leader: Option<&Leader>) -> Result<Promoted> {
+    async fn run(&self, leader: Option<&Leader>) -> Result<Promoted> {
         let mut client = self.db.client().await?;
         let mut out = Promoted::default();
         loop {
@@ -97,32 +103,15 @@ impl Promoter {
         out.db_now = next.get("db_now");
         Ok(out)
     }
-}
 
-#[async_trait::async_trait]
-impl LeaderService for Promoter {
-    fn name(&self) -> &'static str {
-        "promoter"
-    }
-
-    fn interval(&self) -> Duration {
-        self.every
-    }
-
-    /// Promotes, and asks to run again when the next scheduled row is due, if that is sooner.
-    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>> {
-        let promoted = self.run_once_as(leader).await?;
+    /// Logs what moved, and asks to run again when the next scheduled row is due, if that is sooner.
+    fn report(&self, promoted: &Promoted) -> Option<Duration> {
         if promoted.total() > 0 {
             tracing::debug!(promoted = ?promoted.per_queue, "promoted due rows");
         }
-        Ok(match (promoted.next_due, promoted.db_now) {
+        match (promoted.next_due, promoted.db_now) {
             (Some(due), Some(db_now)) => Some((due - db_now).to_std().unwrap_or(Duration::ZERO)),
             _ => None,
-        })
-    }
-
-    /// Rows that came due while the database was away are promoted at once.
-    fn urgent_after_reconnect(&self) -> bool {
-        true
+        }
     }
 }

@@ -41,24 +41,25 @@ impl Pruner {
         self.every = interval;
         self
     }
+}
+
+#[async_trait::async_trait]
+impl LeaderService for Pruner {
+    type Outcome = i64;
+
+    fn name(&self) -> &'static str {
+        "pruner"
+    }
+
+    fn interval(&self) -> Duration {
+        self.every
+    }
 
     /// Deletes everything past retention, one short batch per statement; returns the rows deleted.
     ///
     /// # Errors
     /// The database's error; earlier batches stay deleted.
-    pub async fn run_once(&self) -> Result<i64> {
-        self.pass(None).await
-    }
-
-    /// [`Pruner::run_once`], each batch fenced by `leader`'s lease.
-    ///
-    /// # Errors
-    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is deleted.
-    pub async fn run_once_as(&self, leader: &Leader) -> Result<i64> {
-        self.pass(Some(leader)).await
-    }
-
-    async fn pass(&self, leader: Option<&Leader>) -> Result<i64> {
+    async fn run(&self, leader: Option<&Leader>) -> Result<i64> {
         let mut client = self.db.client().await?;
         let mut total = 0;
         loop {
@@ -87,23 +88,11 @@ impl Pruner {
         tx.commit().await?;
         Ok(total)
     }
-}
 
-#[async_trait::async_trait]
-impl LeaderService for Pruner {
-    fn name(&self) -> &'static str {
-        "pruner"
-    }
-
-    fn interval(&self) -> Duration {
-        self.every
-    }
-
-    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>> {
-        let deleted = self.run_once_as(leader).await?;
-        if deleted > 0 {
+    fn report(&self, deleted: &i64) -> Option<Duration> {
+        if *deleted > 0 {
             tracing::info!(deleted, "pruned finished executions");
         }
-        Ok(None)
+        None
     }
 }

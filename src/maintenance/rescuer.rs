@@ -45,6 +45,19 @@ impl Rescuer {
         self.every = interval;
         self
     }
+}
+
+#[async_trait::async_trait]
+impl LeaderService for Rescuer {
+    type Outcome = Vec<Rescued>;
+
+    fn name(&self) -> &'static str {
+        "rescuer"
+    }
+
+    fn interval(&self) -> Duration {
+        self.every
+    }
 
     /// Rescues every attempt whose lease has expired.
     ///
@@ -54,19 +67,7 @@ impl Rescuer {
     /// # Transactions and locks
     /// Each batch is one statement. `pgtide.fail_attempts` re-checks status, attempt and expiry
     /// under the row lock, so a row completed or renewed after the batch was read is left alone.
-    pub async fn run_once(&self) -> Result<Vec<Rescued>> {
-        self.pass(None).await
-    }
-
-    /// [`Rescuer::run_once`], each batch fenced by `leader`'s lease.
-    ///
-    /// # Errors
-    /// [`crate::Error::LeaseLost`] when `leader` no longer holds the lease; nothing more is rescued.
-    pub async fn run_once_as(&self, leader: &Leader) -> Result<Vec<Rescued>> {
-        self.pass(Some(leader)).await
-    }
-
-    async fn pass(&self, leader: Option<&Leader>) -> Result<Vec<Rescued>> {
+    async fn run(&self, leader: Option<&Leader>) -> Result<Vec<Rescued>> {
         let mut client = self.db.client().await?;
         let mut out = Vec::new();
         loop {
@@ -92,21 +93,5 @@ impl Rescuer {
                 return Ok(out);
             }
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl LeaderService for Rescuer {
-    fn name(&self) -> &'static str {
-        "rescuer"
-    }
-
-    fn interval(&self) -> Duration {
-        self.every
-    }
-
-    async fn pass(&self, leader: &Leader) -> Result<Option<Duration>> {
-        self.run_once_as(leader).await?;
-        Ok(None)
     }
 }

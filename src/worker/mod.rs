@@ -38,6 +38,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use self::completer::Completion;
+use crate::config::{duration_text, positive, ConfigError};
 use crate::{
     backoff::Backoff,
     handlers::{Handler, Job, Registry, SqlHandler},
@@ -115,47 +116,54 @@ impl Default for WorkerConfig {
 }
 
 impl WorkerConfig {
-    fn validate(&self) -> Result<()> {
+    /// Checks every setting: the one definition of their ranges, which the builder and the config
+    /// file both apply.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the field (`concurrency`), its value and what was expected.
+    pub fn check(&self) -> std::result::Result<(), ConfigError> {
         if self.queues.is_empty() || self.queues.iter().any(|q| q.trim().is_empty()) {
-            return Err(Error::invalid(
+            return Err(ConfigError::invalid(
                 "queues",
                 format!("{:?}", self.queues),
                 "a non-empty list of non-empty queue names",
             ));
         }
-        if self.concurrency == 0 {
-            return Err(Error::invalid("concurrency", 0, "an integer >= 1"));
-        }
-        if self.lease < Duration::from_secs(1) {
-            return Err(Error::invalid(
-                "lease",
-                format!("{:?}", self.lease),
-                "a duration >= 1s",
-            ));
-        }
-        if self.poll_interval.is_zero() || self.completion_batch == 0 || self.listen_ping.is_zero()
-        {
-            return Err(Error::invalid(
-                "poll_interval/completion_batch/listen_ping",
-                format!(
-                    "{:?}/{}/{:?}",
-                    self.poll_interval, self.completion_batch, self.listen_ping
-                ),
-                "positive values",
-            ));
+        for (key, value) in [
+            ("concurrency", self.concurrency),
+            ("completion_batch", self.completion_batch),
+            ("completion_window", self.completion_window),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, 0, "an integer >= 1"));
+            }
         }
         if self.completion_window < self.completion_batch {
-            return Err(Error::invalid(
+            return Err(ConfigError::invalid(
                 "completion_window",
                 self.completion_window,
                 format!("an integer >= completion_batch ({})", self.completion_batch),
             ));
         }
         if self.completion_tick > Duration::from_secs(1) {
-            return Err(Error::invalid(
+            return Err(ConfigError::invalid(
                 "completion_tick",
-                humantime::format_duration(self.completion_tick),
+                duration_text(self.completion_tick),
                 "a duration <= 1s",
+            ));
+        }
+        for (key, value) in [
+            ("lease", self.lease),
+            ("poll_interval", self.poll_interval),
+            ("listen_ping", self.listen_ping),
+        ] {
+            positive(key, value)?;
+        }
+        if self.lease < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "lease",
+                duration_text(self.lease),
+                "a duration >= 1s",
             ));
         }
         Ok(())
@@ -211,7 +219,7 @@ impl WorkerBuilder {
     /// # Errors
     /// [`Error::Invalid`] naming the bad setting.
     pub fn build(self) -> Result<Worker> {
-        self.config.validate()?;
+        self.config.check()?;
         let id = self.config.id.clone().unwrap_or_else(generate_worker_id);
         let window = Arc::new(Semaphore::new(self.config.completion_window));
         Ok(Worker {
@@ -630,4 +638,55 @@ fn generate_worker_id() -> String {
         std::process::id(),
         rand::random::<u16>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(config: WorkerConfig) -> String {
+        config.check().unwrap_err().within("worker").to_string()
+    }
+
+    #[test]
+    fn check_names_the_field_the_value_and_the_range() {
+        WorkerConfig::default().check().unwrap();
+        let base = WorkerConfig::default;
+        assert_eq!(
+            error(WorkerConfig {
+                concurrency: 0,
+                ..base()
+            }),
+            "worker.concurrency: 0: expected an integer >= 1"
+        );
+        assert_eq!(
+            error(WorkerConfig {
+                lease: Duration::ZERO,
+                ..base()
+            }),
+            "worker.lease: 0s: expected a duration > 0"
+        );
+        assert_eq!(
+            error(WorkerConfig {
+                lease: Duration::from_millis(500),
+                ..base()
+            }),
+            "worker.lease: 500ms: expected a duration >= 1s"
+        );
+        assert_eq!(
+            error(WorkerConfig {
+                completion_window: 10,
+                completion_batch: 20,
+                ..base()
+            }),
+            "worker.completion_window: 10: expected an integer >= completion_batch (20)"
+        );
+        assert_eq!(
+            error(WorkerConfig {
+                queues: vec![" ".into()],
+                ..base()
+            }),
+            "worker.queues: [\" \"]: expected a non-empty list of non-empty queue names"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! every rule kind on hand-built state, and the lease fence.
 
 use crate::common;
+use pgtide::maintenance::LeaderService;
 
 use std::{
     net::SocketAddr,

@@ -3,6 +3,7 @@
 //! completion asynchronous, and bulk enqueue stays a key lookup however big the table is.
 
 use crate::common;
+use pgtide::maintenance::LeaderService;
 
 use std::{
     process::{Command, Stdio},

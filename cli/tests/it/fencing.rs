@@ -2,6 +2,7 @@
 //! for it, and a sql handler's effect from such a worker is rolled back, never committed.
 
 use crate::common;
+use pgtide::maintenance::LeaderService;
 
 use std::{
     sync::{atomic::Ordering, Arc},

@@ -2,6 +2,7 @@
 //! driven one pass at a time (`run_once`) on state built by hand, so nothing depends on timing.
 
 use crate::common;
+use pgtide::maintenance::LeaderService;
 
 use std::time::Duration;
 

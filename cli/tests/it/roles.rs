@@ -2,6 +2,7 @@
 //! what is not fails with a permission error.
 
 use crate::common;
+use pgtide::maintenance::LeaderService;
 
 use std::{sync::Arc, time::Duration};
 

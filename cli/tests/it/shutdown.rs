@@ -2,6 +2,7 @@
 //! leased for the rescuer: nothing is lost.
 
 use crate::common;
+use pgtide::maintenance::LeaderService;
 
 use std::{
     sync::{atomic::Ordering, Arc},

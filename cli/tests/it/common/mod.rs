@@ -11,6 +11,7 @@
 pub mod handlers;
 pub mod tls;
 
+use pgtide::maintenance::LeaderService;
 use std::{
     future::Future,
     sync::{atomic::AtomicUsize, Arc},

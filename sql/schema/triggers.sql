@@ -2,10 +2,14 @@
 --
 -- Applied by `pgtide migrate` whenever this file changes (see sql/schema/README.md).
 
+-- pgtide.enqueue notifies for its own row, once per transaction, and sets pgtide.enqueueing around
+-- its insert so that this trigger does not run for it.
 create or replace trigger executions_notify_jobs
     after insert on pgtide.executions
     referencing new table as new_rows
-    for each statement execute function pgtide.notify_jobs();
+    for each statement
+    when (current_setting('pgtide.enqueueing', true) is distinct from 'on')
+    execute function pgtide.notify_jobs();
 
 create or replace trigger tasks_touch before update on pgtide.tasks
     for each row execute function pgtide.touch_task();

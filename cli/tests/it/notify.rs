@@ -52,6 +52,68 @@ async fn a_notification_wakes_an_idle_worker() {
     worker.stop().await;
 }
 
+/// `pgtide.enqueue` notifies for its own rows (once per queue and transaction) and keeps the insert
+/// trigger out of its way; a plain INSERT is notified by the trigger. With polling off, each of
+/// these jobs runs only if its wake-up arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_enqueues_and_plain_inserts_wake_an_idle_worker() {
+    let t = test_db().await;
+    let config = WorkerConfig {
+        queues: vec!["a".into(), "b".into()],
+        ..no_polling()
+    };
+    let worker = RunningWorker::start(&t, registry(vec![]), config);
+    wait_until(Duration::from_secs(10), "the worker to listen", || async {
+        worker.worker.is_listening()
+    })
+    .await;
+    let client = t.client().await.unwrap();
+    let idle = || tokio::time::sleep(Duration::from_millis(300));
+    let all_done = |n: i64| {
+        let t = &t;
+        async move {
+            wait_until(
+                Duration::from_secs(10),
+                "the woken jobs to succeed",
+                || async {
+                    scalar(
+                        t,
+                        "select count(*) from pgtide.executions where status = 'succeeded'",
+                    )
+                    .await
+                        == n
+                },
+            )
+            .await
+        }
+    };
+    // One transaction, two queues, several jobs each: every queue is woken.
+    idle().await;
+    client
+        .batch_execute(
+            "begin;
+             select pgtide.enqueue('noop', queue => q) from unnest('{a,b,a,b,a}'::text[]) q;
+             commit;",
+        )
+        .await
+        .unwrap();
+    all_done(5).await;
+    // A plain INSERT, in a transaction that also called pgtide.enqueue for a delayed job (which
+    // notifies nothing): the trigger still wakes the worker.
+    idle().await;
+    client
+        .batch_execute(
+            "begin;
+             select pgtide.enqueue('noop', queue => 'b', run_at => now() + interval '1 hour');
+             insert into pgtide.executions (handler, queue) values ('noop', 'a');
+             commit;",
+        )
+        .await
+        .unwrap();
+    all_done(6).await;
+    worker.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_reconnects_after_its_backend_is_killed() {
     let t = test_db().await;

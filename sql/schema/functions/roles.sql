@@ -12,7 +12,8 @@ declare
     r text := role_name;
     enqueue_fns text := 'pgtide.enqueue(text, jsonb, text, timestamptz, text, int, int, text, interval, '
         'interval, interval), pgtide.check_policy(text, text, text, int, int, text, interval, interval, '
-        'interval), pgtide.check_payload(text, jsonb), pgtide.invalid_input(text, text, text, text)';
+        'interval), pgtide.check_payload(text, jsonb), pgtide.invalid_input(text, text, text, text), '
+        'pgtide.notify_queue(text)';
 begin
     if kind is null or kind not in ('enqueuer', 'operator', 'worker') then
         perform pgtide.invalid_input('pgtide.grant', 'role_kind', role_kind,

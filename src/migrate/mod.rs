@@ -50,8 +50,8 @@ impl MigrationReport {
 struct State {
     /// The newest applied migration, `None` on a database pgtide never migrated.
     version: Option<i32>,
-    /// The recorded schema files, `None` before their table exists.
-    files: Option<schema_files::Recorded>,
+    /// The recorded schema files (none before their table exists).
+    files: schema_files::Recorded,
 }
 
 impl State {
@@ -68,22 +68,16 @@ impl State {
             None
         };
         let files = if exists.get("files_present") {
-            Some(recorded_files(
-                &db.query(&client, sql::SCHEMA_FILES, &[]).await?,
-            ))
+            recorded_files(&db.query(&client, sql::SCHEMA_FILES, &[]).await?)
         } else {
-            None
+            schema_files::Recorded::new()
         };
         Ok(State { version, files })
     }
 
     /// The schema files that differ from this binary's, by name.
     fn stale_files(&self) -> Vec<&'static str> {
-        schema_files::stale(
-            self.files
-                .as_ref()
-                .unwrap_or(&schema_files::Recorded::new()),
-        )
+        schema_files::stale(&self.files)
     }
 
     fn is_current(&self) -> bool {
@@ -95,7 +89,7 @@ impl State {
         if let Some(newer) = self.version.filter(|&v| v > latest_version()) {
             return Err(newer_schema(newer));
         }
-        match self.files.as_ref().and_then(schema_files::newer_writer) {
+        match schema_files::newer_writer(&self.files) {
             Some(writer) => Err(newer_files(writer)),
             None => Ok(()),
         }
@@ -315,9 +309,15 @@ pub async fn pending_sql(db: &Database) -> Result<String> {
     if applied.is_some_and(|v| v < squash::BASELINE_VERSION) {
         out.push_str(&format!(
             "-- Migrations 1 to 7 were squashed into {baseline}, which this database already \
-             matches.\nbegin;\ndelete from {HISTORY_TABLE} where version < {};\n{}commit;\n\n",
-            squash::BASELINE_VERSION,
-            history_insert(&baseline),
+             matches.\nbegin;\n{};\ncommit;\n\n",
+            with_literals(
+                sql::REPLACE_SQUASHED.trim_end(),
+                &[
+                    &squash::BASELINE_VERSION.to_string(),
+                    baseline.name(),
+                    &baseline.checksum().to_string(),
+                ],
+            ),
         ));
         applied = Some(squash::BASELINE_VERSION);
     }
@@ -335,21 +335,20 @@ pub async fn pending_sql(db: &Database) -> Result<String> {
         ));
     }
     let reapply = !pending.is_empty() || applied != state.version;
-    let none = schema_files::Recorded::new();
-    let files = schema_files::pending(state.files.as_ref().unwrap_or(&none), reapply);
+    let files = schema_files::pending(&state.files, reapply);
     out.push_str(&format!(
         "-- The files of sql/schema/ that changed.\n{}\nbegin;\n",
         sql::CREATE_SCHEMA_FILES.trim_end()
     ));
     for file in &files {
         out.push_str(&format!(
-            "-- sql/schema/{name}\n{sql}\ninsert into pgtide.schema_files (name, checksum, pgtide_version) \
-             values ('{name}', '{checksum}', '{version}')\non conflict (name) do update set checksum = \
-             excluded.checksum, pgtide_version = excluded.pgtide_version, applied_at = now();\n\n",
-            name = file.name,
-            sql = file.sql.trim_end(),
-            checksum = file.checksum(),
-            version = env!("CARGO_PKG_VERSION"),
+            "-- sql/schema/{}\n{}\n{};\n\n",
+            file.name,
+            file.sql.trim_end(),
+            with_literals(
+                sql::RECORD_SCHEMA_FILE.trim_end(),
+                &[file.name, &file.checksum(), env!("CARGO_PKG_VERSION")],
+            ),
         ));
     }
     out.push_str("commit;\n");
@@ -365,6 +364,22 @@ fn history_insert(m: &refinery::Migration) -> String {
         m.name(),
         m.checksum()
     )
+}
+
+/// `statement` with its parameters `$1`, `$2`, ... replaced by `values` as quoted literals: the
+/// statement `pgtide migrate` runs, in a form another tool can run.
+fn with_literals(statement: &str, values: &[&str]) -> String {
+    // From the last parameter down, so that `$1` never matches the start of `$10`.
+    values
+        .iter()
+        .enumerate()
+        .rev()
+        .fold(statement.to_string(), |text, (i, value)| {
+            text.replace(
+                &format!("${}", i + 1),
+                &format!("'{}'", value.replace('\'', "''")),
+            )
+        })
 }
 
 /// The newest migration version this binary carries.

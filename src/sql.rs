@@ -18,13 +18,15 @@ queries! {
     TX_BEGIN = "db/tx_begin.sql";
     /// Commits a transaction (a transaction aborted by an error is rolled back instead).
     TX_COMMIT = "db/tx_commit.sql";
+    /// Rolls a transaction back.
+    TX_ROLLBACK = "db/tx_rollback.sql";
     /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds,
     /// through `pgtide.claim` (one statement, asynchronous commit).
     CLAIM = "worker/claim.sql";
     /// Records a completion flush (successes and failures) through `pgtide.complete`.
     COMPLETE = "worker/complete.sql";
-    /// Marks running rows succeeded, fenced on (id, attempt, status, worker): the sql handler's
-    /// success, in the same transaction as its statement.
+    /// Marks a sql-handler batch's succeeded rows succeeded, fenced on (id, attempt, status, worker),
+    /// in the transaction of their statements; fails unless every row was marked.
     COMPLETE_SUCCEEDED = "worker/complete_succeeded.sql";
     /// Extends the leases of the rows this worker still holds; returns the ones it still holds.
     EXTEND_LEASES = "worker/extend_leases.sql";
@@ -82,6 +84,14 @@ queries! {
     REPLACE_SQUASHED = "migrate/replace_squashed.sql";
     /// Sets `statement_timeout` and `idle_in_transaction_session_timeout` for the current transaction.
     SET_STATEMENT_TIMEOUT = "worker/set_statement_timeout.sql";
+    /// Locks a sql-handler batch's rows that still run their attempt on this worker.
+    LOCK_RUNNING = "worker/lock_running.sql";
+    /// Opens the savepoint of a batch's first statement.
+    SAVEPOINT_FIRST = "worker/savepoint_first.sql";
+    /// Keeps the previous statement's effect and opens the next statement's savepoint.
+    SAVEPOINT_NEXT = "worker/savepoint_next.sql";
+    /// Undoes the failed statement's effect alone.
+    SAVEPOINT_ROLLBACK = "worker/savepoint_rollback.sql";
     /// Subscribes a connection to `pgtide_jobs`.
     LISTEN_JOBS = "worker/listen_jobs.sql";
     /// Subscribes a connection to `pgtide_tasks`.

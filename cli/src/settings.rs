@@ -71,6 +71,9 @@ pub struct WorkerSettings {
     /// How long outcomes gather before a flush (default 1 ms, at most 1 s).
     #[serde(default, with = "humantime_serde")]
     pub completion_tick: Option<Duration>,
+    /// Most sql-handler jobs whose statements share one transaction (default 32, at most 64; 1 gives
+    /// every job its own).
+    pub sql_batch: Option<usize>,
 }
 
 impl WorkerSettings {
@@ -87,6 +90,7 @@ impl WorkerSettings {
             completion_batch: self.completion_batch.unwrap_or(base.completion_batch),
             completion_window: self.completion_window.unwrap_or(base.completion_window),
             completion_tick: self.completion_tick.unwrap_or(base.completion_tick),
+            sql_batch: self.sql_batch.unwrap_or(base.sql_batch),
             id: base.id,
         }
     }

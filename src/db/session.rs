@@ -110,6 +110,22 @@ impl Database {
         }
     }
 
+    /// Prepares `sql` on `session` (or learns its parameter types behind a pooler) ahead of use, so
+    /// that statements sent at once afterwards go out in the order they are made: an unprepared one
+    /// would wait for its Parse answer while later ones overtook it.
+    pub(crate) async fn prepare_declared<S: Session>(
+        &self,
+        session: &S,
+        sql: &str,
+        declared: &[Type],
+    ) -> Result<()> {
+        match &self.pooler {
+            None => session.prepare_cached(sql, declared).await.map(drop)?,
+            Some(cache) => self.param_types(session, cache, sql, declared).await.map(drop)?,
+        }
+        Ok(())
+    }
+
     /// Runs `sql`, which must return exactly one row.
     pub(crate) async fn query_one<S: Session>(
         &self,

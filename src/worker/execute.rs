@@ -1,24 +1,19 @@
 //! Runs one claimed job and turns whatever happens into an outcome for the completer.
 //!
 //! A handler error, a panic and a timeout are all failed attempts; none of them reaches the worker.
-//! SQL handlers are the exception to batching: their statement and the fenced success update commit
-//! in one transaction, so the statement's effect happens exactly once.
+//! SQL handlers record their own success: their statement and the fenced success update commit in
+//! one transaction (see [`super::sql_batch`]), so the statement's effect happens exactly once.
 
-use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use futures_util::FutureExt;
-use serde_json::Value;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
-use tokio_postgres::types::Type;
 
 use super::{
     completer::{Completion, Outcome},
     Inner,
 };
-use crate::{
-    handlers::{Job, Registered, SqlHandler},
-    sql, Error,
-};
+use crate::handlers::{Job, Registered};
 
 /// Runs `job` while holding `permit` (one of the worker's slots), then hands the outcome over.
 pub(super) async fn run(
@@ -28,6 +23,8 @@ pub(super) async fn run(
     permit: OwnedSemaphorePermit,
 ) {
     let started = std::time::Instant::now();
+    // A shared sql statement gives its slot back once it waits in its batch (see `sql_batch`).
+    let mut slot = Some(permit);
     let outcome = match inner.registry.get(&job.handler).cloned() {
         None => Outcome::Failed {
             error: format!("unknown handler \"{}\" on worker {}", job.handler, inner.id),
@@ -57,7 +54,9 @@ pub(super) async fn run(
                         },
                     }
                 }
-                Registered::Sql(handler) => run_sql(&inner, &job, &handler, timeout).await,
+                Registered::Sql(handler) => {
+                    super::sql_batch::run(&inner, &job, handler, timeout, &mut slot).await
+                }
             }
         }
     };
@@ -70,7 +69,7 @@ pub(super) async fn run(
         .acquire_owned()
         .await
         .expect("the window semaphore is never closed");
-    drop(permit);
+    drop(slot);
     let elapsed = started.elapsed();
     inner.record_run_time(elapsed);
     metrics::histogram!(crate::metrics::RUN_DURATION,
@@ -101,60 +100,4 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "(non-string panic payload)".to_string()
     }
-}
-
-/// Runs a SQL handler's statement and the fenced success update in one transaction.
-async fn run_sql(inner: &Inner, job: &Job, handler: &SqlHandler, timeout: Duration) -> Outcome {
-    match sql_transaction(inner, job, handler, timeout).await {
-        Ok(true) => Outcome::Recorded,
-        Ok(false) => Outcome::Fenced,
-        Err(e) => Outcome::Failed {
-            error: match e.as_db_error() {
-                Some(db) => format!("sql handler failed: {}: {}", db.code().code(), db.message()),
-                None => format!("sql handler failed: {e}"),
-            },
-            permanent: false,
-        },
-    }
-}
-
-/// `Ok(true)`: committed. `Ok(false)`: the row was no longer ours, rolled back.
-async fn sql_transaction(
-    inner: &Inner,
-    job: &Job,
-    handler: &SqlHandler,
-    timeout: Duration,
-) -> Result<bool, Error> {
-    let db = &inner.db;
-    let mut client = db.client().await?;
-    let tx = client.transaction().await?;
-    let timeout_ms = format!("{}ms", timeout.as_millis().max(1));
-    let idle_ms = format!("{}ms", inner.config.lease.as_millis().max(1));
-    db.query(&tx, sql::SET_STATEMENT_TIMEOUT, &[&timeout_ms, &idle_ms])
-        .await?;
-    // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast. A
-    // statement that ignores it still gets it (Postgres accepts unused declared parameters).
-    db.query_declared(&tx, &handler.statement, &[Type::JSONB], &[&job.payload])
-        .await?;
-    // The handler's work is done: from here the row leaves `running` in this transaction, and a
-    // heartbeat that finds it gone must not take that for a lost lease.
-    inner.mark_completing(job.id);
-    let rows = db
-        .query(
-            &tx,
-            sql::COMPLETE_SUCCEEDED,
-            &[
-                &vec![job.id],
-                &vec![job.attempt],
-                &vec![None::<Value>],
-                &&*inner.id,
-            ],
-        )
-        .await?;
-    if rows.is_empty() {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    tx.commit().await?;
-    Ok(true)
 }

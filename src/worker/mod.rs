@@ -21,6 +21,9 @@
 mod completer;
 mod execute;
 mod heartbeat;
+mod sql_batch;
+
+pub use sql_batch::MAX_SQL_BATCH;
 
 use std::{
     collections::HashMap,
@@ -62,6 +65,8 @@ pub const DEFAULT_COMPLETION_BATCH: usize = 500;
 pub const DEFAULT_COMPLETION_WINDOW: usize = 1000;
 /// How long outcomes gather before a flush, unless configured.
 pub const DEFAULT_COMPLETION_TICK: Duration = Duration::from_millis(1);
+/// Most sql-handler jobs in one transaction, unless configured.
+pub const DEFAULT_SQL_BATCH: usize = 32;
 
 /// How a worker claims and runs jobs.
 #[derive(Debug, Clone)]
@@ -93,6 +98,11 @@ pub struct WorkerConfig {
     /// once). Zero flushes as soon as the previous flush is done. A longer tick means fewer, bigger
     /// flushes (less database work per job) and a later `finished_at`; it never delays a claim.
     pub completion_tick: Duration,
+    /// Most sql-handler jobs whose statements share one transaction (at most [`MAX_SQL_BATCH`]); a
+    /// failing statement still fails its own job alone. `1` gives every job a transaction of its
+    /// own. Statements that take 5 ms or more run alone whatever this says. It is also how many
+    /// such jobs may wait for the next batch, beyond `concurrency`.
+    pub sql_batch: usize,
     /// Identity in `executions.worker_id` and `pgtide.workers`; generated when `None`.
     pub id: Option<String>,
 }
@@ -110,6 +120,7 @@ impl Default for WorkerConfig {
             completion_batch: DEFAULT_COMPLETION_BATCH,
             completion_window: DEFAULT_COMPLETION_WINDOW,
             completion_tick: DEFAULT_COMPLETION_TICK,
+            sql_batch: DEFAULT_SQL_BATCH,
             id: None,
         }
     }
@@ -133,10 +144,18 @@ impl WorkerConfig {
             ("concurrency", self.concurrency),
             ("completion_batch", self.completion_batch),
             ("completion_window", self.completion_window),
+            ("sql_batch", self.sql_batch),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, 0, "an integer >= 1"));
             }
+        }
+        if self.sql_batch > MAX_SQL_BATCH {
+            return Err(ConfigError::invalid(
+                "sql_batch",
+                self.sql_batch,
+                format!("an integer <= {MAX_SQL_BATCH}"),
+            ));
         }
         if self.completion_window < self.completion_batch {
             return Err(ConfigError::invalid(
@@ -222,6 +241,7 @@ impl WorkerBuilder {
         self.config.check()?;
         let id = self.config.id.clone().unwrap_or_else(generate_worker_id);
         let window = Arc::new(Semaphore::new(self.config.completion_window));
+        let sql_batches = sql_batch::SqlBatches::new(self.config.sql_batch);
         Ok(Worker {
             inner: Arc::new(Inner {
                 db: self.db,
@@ -234,6 +254,7 @@ impl WorkerBuilder {
                 running: AtomicBool::new(false),
                 stats: Stats::default(),
                 window,
+                sql_batches,
                 // Until jobs have run, assume they are slow: claim at once.
                 run_micros: AtomicU64::new(u64::MAX / 2),
             }),
@@ -291,6 +312,8 @@ pub(crate) struct Inner {
     stats: Stats,
     /// Room for finished outcomes not yet recorded (`completion_window` permits).
     window: Arc<Semaphore>,
+    /// Sql-handler jobs waiting to share a transaction.
+    sql_batches: sql_batch::SqlBatches,
     /// Moving average of recent handler run times, in microseconds (see `gather_free_slots`).
     run_micros: AtomicU64,
 }

@@ -34,6 +34,9 @@ pub(crate) struct BenchWorkerArgs {
 
 /// Handler name of the latency probe.
 pub(crate) const LATENCY_PROBE: &str = "bench_latency";
+/// Handler name of the sql workload: a sql handler that writes each job's payload into a ledger.
+pub(crate) const LEDGER: &str = "bench_ledger";
+const LEDGER_INSERT: &str = include_str!("../../../sql/bench/ledger_insert.sql");
 
 /// Records how long ago its job was enqueued: the payload's `ts_us` (microseconds since the epoch,
 /// taken by the bench just before the enqueue call) against the clock at the handler's start. The
@@ -56,7 +59,8 @@ pub(crate) fn epoch_micros() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
-/// Body of `pgtide bench-worker`: a plain [`Worker`] with `noop` and the latency probe.
+/// Body of `pgtide bench-worker`: a plain [`Worker`] with `noop`, the latency probe and the ledger
+/// handler.
 pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> crate::Result<()> {
     let db = Database::connect(url, args.concurrency + 4)?;
     // The worker settings of `pgtide --config FILE bench` apply (to try a completion window, say);
@@ -73,6 +77,7 @@ pub(crate) async fn serve(url: &str, args: BenchWorkerArgs) -> crate::Result<()>
             ..crate::commands::serve::worker_config(&config, &no_flags, false)
         })
         .handler(LATENCY_PROBE, LatencyProbe)
+        .sql_handler(LEDGER, pgtide::SqlHandler::new(LEDGER_INSERT.trim()))
         .build()?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();

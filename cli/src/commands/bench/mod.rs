@@ -40,6 +40,8 @@ pub(crate) enum Workload {
     FireLag,
     /// The throughput drain beside 2 x `--backlog-rows` rows that are not due.
     Backlog,
+    /// The throughput drain with a sql handler: one ledger insert per job, committed with its success.
+    Sql,
 }
 
 /// `pgtide bench` flags. The defaults are the workloads of docs/performance.md.
@@ -181,6 +183,9 @@ async fn measure(url: &str, settings: &Settings) -> crate::Result<Report> {
     }
     if settings.runs(Workload::Backlog) {
         report.backlog = Some(bench.backlog().await?);
+    }
+    if settings.runs(Workload::Sql) {
+        report.sql = Some(bench.sql().await?);
     }
     progress.finish();
     Ok(report)

@@ -37,6 +37,7 @@ pub(crate) struct Report {
     pub(crate) latency: Option<Latency>,
     pub(crate) fire_lag: Option<FireLag>,
     pub(crate) backlog: Option<Backlog>,
+    pub(crate) sql: Option<Drain>,
 }
 
 impl Report {
@@ -55,6 +56,7 @@ impl Report {
             latency: None,
             fire_lag: None,
             backlog: None,
+            sql: None,
         }
     }
 
@@ -113,6 +115,15 @@ impl Report {
                 figure: format!("drain at {:.0}% of the empty-table drain", ratio * 100.0),
                 target: ">= 80%",
                 met: ratio >= 0.8,
+            });
+        }
+        if let (Some(q), Some(t)) = (&self.sql, &self.throughput) {
+            let ratio = q.drain_per_sec / t.drain_per_sec;
+            targets.push(Target {
+                workload: "sql",
+                figure: format!("drain at {:.0}% of the no-op drain", ratio * 100.0),
+                target: ">= 50%",
+                met: ratio >= 0.5,
             });
         }
         if let Some(f) = &self.fire_lag {
@@ -179,6 +190,16 @@ impl Report {
                     "backlog",
                     "drain / empty-table drain",
                     format!("{:.0}%", 100.0 * b.drain.drain_per_sec / t.drain_per_sec),
+                );
+            }
+        }
+        if let Some(q) = &self.sql {
+            row("sql", "drain", per_sec(q.drain_per_sec));
+            if let Some(t) = &self.throughput {
+                row(
+                    "sql",
+                    "drain / no-op drain",
+                    format!("{:.0}%", 100.0 * q.drain_per_sec / t.drain_per_sec),
                 );
             }
         }

@@ -1,4 +1,4 @@
-//! The five workloads of `pgtide bench`. Each one sets up its rows, measures one thing, and checks
+//! The workloads of `pgtide bench`. Each one sets up its rows, measures one thing, and checks
 //! in the database that every job ended as it must. Every figure is read from the database or timed
 //! against what a separate connection sees there, never taken from the worker's own counters.
 
@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    child::{epoch_micros, WorkerProcess, LATENCY_PROBE},
+    child::{epoch_micros, WorkerProcess, LATENCY_PROBE, LEDGER},
     progress::Progress,
     Settings,
 };
@@ -30,6 +30,8 @@ const SETTLE: &str = include_str!("../../../sql/bench/settle.sql");
 const CHECKPOINT: &str = include_str!("../../../sql/bench/checkpoint.sql");
 const VACUUM: &str = include_str!("../../../sql/bench/vacuum.sql");
 const FIRE_LAG_STATS: &str = include_str!("../../../sql/bench/fire_lag_stats.sql");
+const LEDGER_TABLE: &str = include_str!("../../../sql/bench/ledger.sql");
+const LEDGER_EFFECTS: &str = include_str!("../../../sql/bench/ledger_effects.sql");
 
 /// Bounds of the pause between two counts of what is left during a drain.
 const POLL_MIN: Duration = Duration::from_millis(2);
@@ -100,7 +102,35 @@ pub(crate) struct Bench<'a> {
 impl Bench<'_> {
     /// `throughput`: bulk-enqueue N jobs in calls of `batch`, then drain them with a fresh worker.
     pub(crate) async fn throughput(&self) -> crate::Result<Drain> {
-        self.drain("throughput", "bench_throughput").await
+        self.drain("throughput", "bench_throughput", noop_jobs)
+            .await
+    }
+
+    /// `sql`: the throughput drain with a sql handler that inserts each job's payload into a ledger
+    /// table, in the transaction that records the job's success. Then the ledger must hold exactly
+    /// one row per job.
+    pub(crate) async fn sql(&self) -> crate::Result<Drain> {
+        self.db.client().await?.batch_execute(LEDGER_TABLE).await?;
+        let drain = self
+            .drain("sql", "bench_sql", |queue, i| {
+                NewJob::new(LEDGER).queue(queue).payload(json!({ "i": i }))
+            })
+            .await?;
+        let row = self
+            .monitor
+            .client()
+            .await?
+            .query_one(LEDGER_EFFECTS, &[])
+            .await?;
+        let (effects, jobs): (i64, i64) = (row.get("effects"), row.get("jobs"));
+        if effects != drain.jobs as i64 || jobs != drain.jobs as i64 {
+            return Err(crate::Error::Run(format!(
+                "sql: {} jobs succeeded but the ledger holds {effects} rows from {jobs} jobs \
+                 (expected exactly one row per job)",
+                drain.jobs
+            )));
+        }
+        Ok(drain)
     }
 
     /// `backlog`: the throughput drain again, beside a million scheduled and a million finished rows
@@ -120,7 +150,7 @@ impl Bench<'_> {
         client.batch_execute(VACUUM).await?;
         let fill_secs = started.elapsed().as_secs_f64();
         drop(client);
-        let drain = self.drain("backlog", queue).await?;
+        let drain = self.drain("backlog", queue, noop_jobs).await?;
         Ok(Backlog {
             ballast_rows: 2 * rows,
             fill_secs,
@@ -131,7 +161,7 @@ impl Bench<'_> {
     /// `limit`: the server-side loop (claim 500 / complete 500, no client) on N jobs.
     pub(crate) async fn limit(&self) -> crate::Result<Limit> {
         let queue = "bench_limit";
-        let ids = self.enqueue("limit", queue).await?.0;
+        let ids = self.enqueue("limit", queue, noop_jobs).await?.0;
         self.progress
             .phase("limit", "server-side drain", ids.len() as u64);
         let client = self.db.client().await?;
@@ -266,11 +296,16 @@ impl Bench<'_> {
         Ok(lag)
     }
 
-    /// Enqueues N no-op jobs in calls of `batch` and times that alone.
-    async fn enqueue(&self, workload: &str, queue: &str) -> crate::Result<(Vec<i64>, f64)> {
+    /// Enqueues N jobs (`job(queue, i)` makes the i-th) in calls of `batch` and times that alone.
+    async fn enqueue(
+        &self,
+        workload: &str,
+        queue: &str,
+        job: impl Fn(&str, usize) -> NewJob,
+    ) -> crate::Result<(Vec<i64>, f64)> {
         let n = self.settings.jobs;
         let batch = self.settings.batch;
-        let jobs: Vec<NewJob> = (0..n).map(|_| NewJob::new("noop").queue(queue)).collect();
+        let jobs: Vec<NewJob> = (0..n).map(|i| job(queue, i)).collect();
         drop(self.db.client().await?);
         self.settle().await?;
         self.progress.phase(workload, "bulk enqueue", n as u64);
@@ -285,8 +320,13 @@ impl Bench<'_> {
 
     /// Enqueues N jobs, then starts a worker at the bench's concurrency and times it from its start
     /// until the separate connection counts nothing left to do; then checks all N succeeded.
-    async fn drain(&self, workload: &str, queue: &str) -> crate::Result<Drain> {
-        let (ids, enqueue_secs) = self.enqueue(workload, queue).await?;
+    async fn drain(
+        &self,
+        workload: &str,
+        queue: &str,
+        job: impl Fn(&str, usize) -> NewJob,
+    ) -> crate::Result<Drain> {
+        let (ids, enqueue_secs) = self.enqueue(workload, queue, job).await?;
         let n = ids.len();
         let mut worker =
             WorkerProcess::spawn(self.url, queue, self.settings.concurrency, self.config()).await?;
@@ -385,4 +425,9 @@ impl Bench<'_> {
         }
         Ok(())
     }
+}
+
+/// The i-th job of a no-op drain.
+fn noop_jobs(queue: &str, _i: usize) -> NewJob {
+    NewJob::new("noop").queue(queue)
 }

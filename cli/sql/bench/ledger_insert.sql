@@ -1,0 +1,1 @@
+insert into bench_ledger (payload) values ($1)

@@ -1,0 +1,526 @@
+//! SQL handlers, several jobs to a transaction.
+//!
+//! A sql handler's statement commits together with its job's success, so its effect happens exactly
+//! once. With one job to a transaction, that guarantee costs a synchronous commit (a WAL flush) and
+//! five round trips per job, which for a short statement is most of its time: the queue would drain
+//! at the commit rate, not at the rate of the work. So short statements share transactions, one
+//! batch of up to `sql_batch` jobs at a time, in two round trips when all goes well:
+//!
+//! 1. `BEGIN` and every statement, sent at once.
+//! 2. The fenced success update of the batch's jobs, and `COMMIT`, sent at once. The update fails
+//!    unless it marked every row, and then the `COMMIT` behind it rolls back instead: no effect ever
+//!    commits without its job's success.
+//!
+//! The rare turns of events each make the next try of the same batch more careful:
+//! - A row that the update did not find (rescued, cancelled or claimed again while the statements
+//!   ran): the batch runs again with its rows locked first (`worker/lock_running.sql`, sent between
+//!   `BEGIN` and the statements, so it runs before them on the server). A row missing from that lock
+//!   rolls the transaction back once more, and the batch runs without that job, whose outcome is
+//!   refused like any fenced completion.
+//! - A statement that fails: statements run without savepoints at first, because savepoints cost
+//!   server work per statement. After a failure the batch runs again with each statement under its
+//!   own savepoint. A statement that fails then is rolled back to its savepoint, which undoes its own
+//!   effect and no other's; its job fails, and the statements after it are sent again. The failed
+//!   jobs are recorded by the completer like any failed attempt, once the commit has released their
+//!   rows.
+//!
+//! A crash or a lost connection before the commit rolls everything back: no effect, and the rows stay
+//! running until the rescuer retries them after their lease. So every succeeded job has exactly one
+//! effect, and a failed or fenced attempt none.
+//!
+//! Who shares, and the worker's slots: a job whose handler's recent statements took [`ALONE_FROM`]
+//! or more (or whose handler has not run on this worker yet) runs alone, in a transaction of its own,
+//! in its own task and slot: it would hold back every other job of its batch, and a shared commit
+//! saves it little. A short one takes a place in the waiting list and gives its slot back: waiting for
+//! a batch is not running, and the free slot lets the worker claim the next batch's jobs while this
+//! one runs. There are `sql_batch` places, so a worker holds at most `sql_batch` waiting jobs and one
+//! running batch beyond its slots; their leases are extended by the heartbeat like any held row. One
+//! runner task takes the list a batch at a time (a second one only split the batches, and was slower).
+//!
+//! `sql_batch` is at most 64: Postgres keeps the ids of at most 64 subtransactions that wrote per
+//! session in shared memory, and beyond that every other session's snapshots get slower
+//! (subtransaction overflow).
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::types::Type;
+
+use super::{completer::Outcome, Inner};
+use crate::{
+    handlers::{Job, SqlHandler},
+    sql, Error,
+};
+
+/// Statements that take this long or longer (on recent average) run alone.
+pub(crate) const ALONE_FROM: Duration = Duration::from_millis(5);
+/// Most jobs in one transaction (subtransaction ids that Postgres keeps in shared memory).
+pub const MAX_SQL_BATCH: usize = 64;
+
+/// One job's statement, waiting for its batch.
+struct Queued {
+    id: i64,
+    attempt: i32,
+    handler: String,
+    payload: Value,
+    sql: Arc<SqlHandler>,
+    timeout: Duration,
+    reply: oneshot::Sender<Outcome>,
+    /// Its place in the waiting list, given back when a runner takes it into a batch.
+    place: Option<OwnedSemaphorePermit>,
+}
+
+/// The worker's waiting statements and what it knows of each handler's speed.
+pub(super) struct SqlBatches {
+    waiting: Mutex<Waiting>,
+    /// Places in the waiting list: `sql_batch` of them, so that the next batch can fill up while one
+    /// runs, and a worker never holds more than that many jobs beyond its slots and the running
+    /// batch.
+    places: Arc<Semaphore>,
+    /// Moving average of each handler's statement time, in microseconds.
+    run_micros: Mutex<HashMap<String, u64>>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<Queued>,
+    /// Whether a runner task is taking batches off the list.
+    running: bool,
+}
+
+impl SqlBatches {
+    pub(super) fn new(sql_batch: usize) -> Self {
+        Self {
+            waiting: Mutex::default(),
+            places: Arc::new(Semaphore::new(sql_batch)),
+            run_micros: Mutex::default(),
+        }
+    }
+
+    fn runs_alone(&self, handler: &str) -> bool {
+        let micros = self.run_micros.lock().expect("run_micros lock");
+        micros
+            .get(handler)
+            .is_none_or(|&m| m >= ALONE_FROM.as_micros() as u64)
+    }
+
+    /// Records one statement's time in its handler's moving average (weight 1/4).
+    fn record(&self, handler: &str, elapsed: Duration) {
+        let sample = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let mut micros = self.run_micros.lock().expect("run_micros lock");
+        match micros.get_mut(handler) {
+            Some(average) => *average = *average - *average / 4 + sample / 4,
+            None => {
+                micros.insert(handler.to_string(), sample);
+            }
+        }
+    }
+}
+
+/// Runs `job`'s statement in a batch (or alone) and returns its outcome: `Recorded` once its effect
+/// and its success have committed, `Fenced` when the row was no longer this attempt's, `Failed` when
+/// the statement (or its transaction) failed and nothing of it committed.
+///
+/// A statement that shares gives its worker `slot` back as soon as it has a place in the waiting
+/// list: waiting for a batch is not running, and the slot lets the worker claim the jobs of the next
+/// batch meanwhile. The places bound what the worker holds that way.
+pub(super) async fn run(
+    inner: &Arc<Inner>,
+    job: &Job,
+    handler: Arc<SqlHandler>,
+    timeout: Duration,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) -> Outcome {
+    let (reply, outcome) = oneshot::channel();
+    let mut queued = Queued {
+        id: job.id,
+        attempt: job.attempt,
+        handler: job.handler.clone(),
+        payload: job.payload.clone(),
+        sql: handler,
+        timeout,
+        reply,
+        place: None,
+    };
+    let batches = &inner.sql_batches;
+    if inner.config.sql_batch == 1 || batches.runs_alone(&job.handler) {
+        run_batch(inner, vec![queued]).await;
+    } else {
+        let place = batches
+            .places
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the places semaphore is never closed");
+        queued.place = Some(place);
+        drop(slot.take());
+        let start_runner = {
+            let mut waiting = batches.waiting.lock().expect("sql batch lock");
+            waiting.jobs.push_back(queued);
+            !std::mem::replace(&mut waiting.running, true)
+        };
+        if start_runner {
+            // A task of its own, not this job's: the heartbeat may abort a job's task, and that must
+            // not end a transaction that holds other jobs' statements.
+            tokio::spawn(runner(inner.clone()));
+        }
+    }
+    outcome.await.unwrap_or_else(|_| Outcome::Failed {
+        error: "sql handler failed: its batch ended without an outcome".into(),
+        permanent: false,
+    })
+}
+
+/// Takes batches off the waiting list until it is empty.
+async fn runner(inner: Arc<Inner>) {
+    loop {
+        let batch: Vec<Queued> = {
+            let mut waiting = inner.sql_batches.waiting.lock().expect("sql batch lock");
+            let n = waiting.jobs.len().min(inner.config.sql_batch);
+            if n == 0 {
+                // Under the lock that every submitter takes: a job pushed after this sees the
+                // runner gone and starts one.
+                waiting.running = false;
+                return;
+            }
+            let mut batch: Vec<Queued> = waiting.jobs.drain(..n).collect();
+            for queued in &mut batch {
+                queued.place = None;
+            }
+            batch
+        };
+        run_batch(&inner, batch).await;
+    }
+}
+
+/// Runs one batch and answers each of its jobs.
+async fn run_batch(inner: &Inner, batch: Vec<Queued>) {
+    match transaction(inner, &batch).await {
+        Ok(outcomes) => {
+            for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = queued.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            // Nothing of this transaction committed (or, after a lost COMMIT, the completer's fence
+            // finds the rows succeeded and refuses these failures).
+            let error = describe(&e);
+            for queued in batch {
+                let _ = queued.reply.send(Outcome::Failed {
+                    error: error.clone(),
+                    permanent: false,
+                });
+            }
+        }
+    }
+}
+
+/// The batch's outcome per job, in order. An error here means that nothing of the batch committed,
+/// or, when the answer to its COMMIT was lost, that the completer's fence will find out.
+async fn transaction(inner: &Inner, batch: &[Queued]) -> Result<Vec<Outcome>, Error> {
+    let mut fenced = HashSet::new();
+    let mut todo: Vec<&Queued> = batch.iter().collect();
+    // The common case goes the cheapest way; each rare turn of events makes the next try more
+    // careful, once. So this ends: `Failing` and `Raced` come at most once each, `Fenced` shrinks the
+    // batch.
+    let mut how = Try {
+        savepoints: false,
+        lock_first: false,
+    };
+    let failed = loop {
+        if todo.is_empty() {
+            break HashMap::new();
+        }
+        match attempt(inner, &todo, how).await? {
+            Attempt::Committed(failed) => break failed,
+            Attempt::Fenced(missing) => {
+                todo.retain(|q| !missing.contains(&q.id));
+                fenced.extend(missing);
+            }
+            Attempt::Failing => how.savepoints = true,
+            Attempt::Raced => how.lock_first = true,
+        }
+    };
+    Ok(batch
+        .iter()
+        .map(|q| match failed.get(&q.id) {
+            _ if fenced.contains(&q.id) => Outcome::Fenced,
+            Some(error) => Outcome::Failed {
+                error: error.clone(),
+                permanent: false,
+            },
+            None => Outcome::Recorded,
+        })
+        .collect())
+}
+
+/// How carefully a transaction of a batch goes about it.
+#[derive(Clone, Copy)]
+struct Try {
+    /// Each statement under its own savepoint, so that one can fail alone. Savepoints cost server
+    /// work per statement, and statements rarely fail: only a batch in which one failed needs them.
+    savepoints: bool,
+    /// Lock the rows before the statements run, to learn which ones are no longer this worker's.
+    /// Without it the rows are locked (and fenced) by the success update at the end: cheaper, and a
+    /// cancel or a rescue is not kept waiting while a statement runs.
+    lock_first: bool,
+}
+
+/// How one transaction of a batch ended.
+enum Attempt {
+    /// Committed: every job's effect and success, except those of the failed jobs (by id).
+    Committed(HashMap<i64, String>),
+    /// Rolled back, because these rows were no longer this attempt's on this worker.
+    Fenced(HashSet<i64>),
+    /// Rolled back, because a statement failed where there were no savepoints.
+    Failing,
+    /// Rolled back, because the success update did not find every row still this worker's.
+    Raced,
+}
+
+/// One transaction for `jobs`, in two round trips when all goes well: `BEGIN` and every statement
+/// go out together, then the success update together with the `COMMIT`.
+///
+/// With `lock_first`, the lock of the rows goes out between `BEGIN` and the statements. It runs
+/// first on the server, so no statement runs on a row it did not lock; its answer is read afterwards,
+/// and a row missing from it rolls the transaction back for the caller to try without that job.
+async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, Error> {
+    let db = &inner.db;
+    let checkout = Checkout(Some(db.client().await?));
+    let client = checkout.client();
+    // Prepared before anything is sent at once (see `Database::prepare_declared`).
+    for statement in [
+        sql::LOCK_RUNNING,
+        sql::SET_STATEMENT_TIMEOUT,
+        sql::COMPLETE_SUCCEEDED,
+    ] {
+        db.prepare_declared(client, statement, &[]).await?;
+    }
+    for queued in jobs {
+        db.prepare_declared(client, &queued.sql.statement, &[Type::JSONB])
+            .await?;
+    }
+    let ids: Vec<i64> = jobs.iter().map(|q| q.id).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|q| q.attempt).collect();
+    let worker: &str = &inner.id;
+    let lock: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&ids, &attempts, &worker];
+    let savepoints = if how.savepoints {
+        Savepoints::First
+    } else {
+        Savepoints::None
+    };
+    let (began, locked, ran) = tokio::join!(
+        client.batch_execute(sql::TX_BEGIN),
+        async {
+            match how.lock_first {
+                true => db.query(client, sql::LOCK_RUNNING, &lock).await.map(Some),
+                false => Ok(None),
+            }
+        },
+        statements(inner, client, jobs, savepoints),
+    );
+    began?;
+    if let Some(locked) = locked? {
+        let locked: HashSet<i64> = locked.iter().map(|row| row.get(0)).collect();
+        if locked.len() < jobs.len() {
+            client.batch_execute(sql::TX_ROLLBACK).await?;
+            checkout.release();
+            return Ok(Attempt::Fenced(
+                ids.into_iter().filter(|id| !locked.contains(id)).collect(),
+            ));
+        }
+    }
+    let mut failed = HashMap::new();
+    let mut rest = jobs;
+    let mut ran = ran;
+    while let (n, Some(e)) = ran? {
+        if !how.savepoints {
+            client.batch_execute(sql::TX_ROLLBACK).await?;
+            checkout.release();
+            return Ok(Attempt::Failing);
+        }
+        // The statement at `n` failed, and every later one was refused for it: undo its effect
+        // alone, fail its job, and send the rest again.
+        client.batch_execute(sql::SAVEPOINT_ROLLBACK).await?;
+        failed.insert(rest[n].id, describe(&e));
+        rest = &rest[n + 1..];
+        if rest.is_empty() {
+            break;
+        }
+        ran = statements(inner, client, rest, Savepoints::Next).await;
+    }
+    let (ok_ids, ok_attempts): (Vec<i64>, Vec<i32>) = jobs
+        .iter()
+        .filter(|q| !failed.contains_key(&q.id))
+        .map(|q| (q.id, q.attempt))
+        .unzip();
+    // From here these rows leave `running` in this transaction: a heartbeat that finds them gone
+    // must not take that for a lost lease.
+    for &id in &ok_ids {
+        inner.mark_completing(id);
+    }
+    if ok_ids.is_empty() {
+        client.batch_execute(sql::TX_COMMIT).await?;
+    } else {
+        // If the update fails, the COMMIT behind it rolls back: no effect without its success.
+        let complete: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&ok_ids, &ok_attempts, &worker];
+        let (marked, committed) = tokio::join!(
+            db.query(client, sql::COMPLETE_SUCCEEDED, &complete),
+            client.batch_execute(sql::TX_COMMIT),
+        );
+        committed?;
+        match marked {
+            Ok(_) => {}
+            // Some row was rescued, cancelled or claimed again while the statements ran (or the
+            // update failed otherwise): nothing committed. Try again, locking first.
+            Err(e) if e.as_db_error().is_some() && !how.lock_first => {
+                checkout.release();
+                return Ok(Attempt::Raced);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    checkout.release();
+    Ok(Attempt::Committed(failed))
+}
+
+/// A pooled connection that goes back to the pool only once its transaction has ended. Dropped in
+/// the middle of one (an error, or the task aborted), it is closed instead, and the server rolls the
+/// transaction back: a connection inside a transaction never reaches another user of the pool.
+struct Checkout(Option<deadpool_postgres::Client>);
+
+impl Checkout {
+    fn client(&self) -> &deadpool_postgres::Client {
+        self.0.as_ref().expect("held until released or dropped")
+    }
+
+    fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// Whether each statement runs under a savepoint, and whether the first one opens the first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Savepoints {
+    None,
+    First,
+    Next,
+}
+
+/// What one request of a pipelined run is, to tell whose error it was.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Timeout,
+    Savepoint,
+    Statement,
+}
+
+/// Sends every job's statement, each after its savepoint if any (and its timeout, where that
+/// changes), at once: one round trip for them all. Answers come back in order; the statements after
+/// a failed one are refused by the server (the transaction is aborted until a rollback).
+///
+/// Returns how many statements ran before the first failure, and that statement's error. Any other
+/// failure (a savepoint, a timeout setting, the connection) is the whole batch's, and an `Err`.
+async fn statements(
+    inner: &Inner,
+    client: &deadpool_postgres::Client,
+    jobs: &[&Queued],
+    savepoints: Savepoints,
+) -> Result<(usize, Option<Error>), Error> {
+    let db = &inner.db;
+    // Idling inside the transaction is limited to the lease: a worker that stalls mid-batch has its
+    // session ended by the server, and the batch rolled back, instead of holding the rows' locks.
+    let idle = format!("{}ms", inner.config.lease.as_millis().max(1));
+    let timeouts: Vec<String> = jobs
+        .iter()
+        .map(|q| format!("{}ms", q.timeout.as_millis().max(1)))
+        .collect();
+    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
+        jobs.iter().map(|q| [&q.payload as _]).collect();
+    type Pending<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + 'a>>;
+    let mut requests: Vec<(usize, Request, Pending<'_>)> = Vec::with_capacity(3 * jobs.len());
+    for (i, queued) in jobs.iter().enumerate() {
+        if i == 0 || timeouts[i] != timeouts[i - 1] {
+            let timeout = &timeouts[i];
+            let idle = &idle;
+            requests.push((
+                i,
+                Request::Timeout,
+                Box::pin(async move {
+                    db.query(client, sql::SET_STATEMENT_TIMEOUT, &[timeout, idle])
+                        .await
+                        .map(drop)
+                }),
+            ));
+        }
+        let savepoint = match savepoints {
+            Savepoints::None => None,
+            Savepoints::First if i == 0 => Some(sql::SAVEPOINT_FIRST),
+            Savepoints::First | Savepoints::Next => Some(sql::SAVEPOINT_NEXT),
+        };
+        if let Some(savepoint) = savepoint {
+            requests.push((
+                i,
+                Request::Savepoint,
+                Box::pin(async move { client.batch_execute(savepoint).await.map_err(Error::from) }),
+            ));
+        }
+        // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast; a
+        // statement that ignores it still gets it.
+        let params = &params[i];
+        requests.push((
+            i,
+            Request::Statement,
+            Box::pin(async move {
+                db.query_declared(client, &queued.sql.statement, &[Type::JSONB], params)
+                    .await
+                    .map(drop)
+            }),
+        ));
+    }
+    // Each answer's arrival time: a statement took the time between its answer and the previous one.
+    let started = Instant::now();
+    let answers = futures_util::future::join_all(requests.into_iter().map(
+        |(i, request, pending)| async move { (i, request, pending.await, Instant::now()) },
+    ))
+    .await;
+    let mut previous = started;
+    for (i, request, answer, at) in answers {
+        if request == Request::Statement {
+            inner
+                .sql_batches
+                .record(&jobs[i].handler, at.saturating_duration_since(previous));
+        }
+        previous = previous.max(at);
+        match answer {
+            Ok(()) => {}
+            Err(e) if request == Request::Statement && e.as_db_error().is_some() => {
+                return Ok((i, Some(e)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((jobs.len(), None))
+}
+
+fn describe(e: &Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("sql handler failed: {}: {}", db.code().code(), db.message()),
+        None => format!("sql handler failed: {e}"),
+    }
+}

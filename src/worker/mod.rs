@@ -711,5 +711,12 @@ mod tests {
             }),
             "worker.queues: [\" \"]: expected a non-empty list of non-empty queue names"
         );
+        assert_eq!(
+            error(WorkerConfig {
+                sql_batch: 65,
+                ..base()
+            }),
+            "worker.sql_batch: 65: expected an integer <= 64"
+        );
     }
 }

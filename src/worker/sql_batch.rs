@@ -273,7 +273,8 @@ struct Try {
 
 /// How one transaction of a batch ended.
 enum Attempt {
-    /// Committed: every job's effect and success, except those of the failed jobs (by id).
+    /// Committed (or, for a batch of one failed job, rolled back): every job's effect and success,
+    /// except those of the failed jobs (by id).
     Committed(HashMap<i64, String>),
     /// Rolled back, because these rows were no longer this attempt's on this worker.
     Fenced(HashSet<i64>),
@@ -342,7 +343,11 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
         if !how.savepoints {
             client.batch_execute(sql::TX_ROLLBACK).await?;
             checkout.release();
-            return Ok(Attempt::Failing);
+            // Alone, the failed statement was all there was to roll back.
+            return Ok(match jobs {
+                [only] => Attempt::Committed(HashMap::from([(only.id, describe(&e))])),
+                _ => Attempt::Failing,
+            });
         }
         // The statement at `n` failed, and every later one was refused for it: undo its effect
         // alone, fail its job, and send the rest again.

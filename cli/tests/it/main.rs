@@ -40,4 +40,5 @@ mod scheduler_multi;
 mod schema;
 mod shutdown;
 mod sql_api;
+mod sql_batches;
 mod tls;

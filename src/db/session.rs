@@ -121,7 +121,10 @@ impl Database {
     ) -> Result<()> {
         match &self.pooler {
             None => session.prepare_cached(sql, declared).await.map(drop)?,
-            Some(cache) => self.param_types(session, cache, sql, declared).await.map(drop)?,
+            Some(cache) => self
+                .param_types(session, cache, sql, declared)
+                .await
+                .map(drop)?,
         }
         Ok(())
     }

@@ -500,10 +500,11 @@ async fn statements(
     }
     // Each answer's arrival time: a statement took the time between its answer and the previous one.
     let started = Instant::now();
-    let answers = futures_util::future::join_all(requests.into_iter().map(
-        |(i, request, pending)| async move { (i, request, pending.await, Instant::now()) },
-    ))
-    .await;
+    let answers =
+        futures_util::future::join_all(requests.into_iter().map(
+            |(i, request, pending)| async move { (i, request, pending.await, Instant::now()) },
+        ))
+        .await;
     let mut previous = started;
     for (i, request, answer, at) in answers {
         if request == Request::Statement {

@@ -15,7 +15,8 @@ use pgtide::{handlers::Registry, maintenance::LeaderService, NewJob, SqlHandler,
 use serde_json::json;
 
 /// Writes its job's `n`, then fails when `n` is a multiple of 7: the write must roll back with it.
-const WRITE_OR_FAIL: &str = "with ins as (insert into ledger (n) values (($1->>'n')::int) returning n) \
+const WRITE_OR_FAIL: &str =
+    "with ins as (insert into ledger (n) values (($1->>'n')::int) returning n) \
                              select n / (n % 7) from ins";
 
 /// Writes its job's `n` once the gate (advisory lock 4711, which a test may hold) is open.
@@ -150,7 +151,10 @@ async fn batched_sql_jobs_have_one_effect_per_success_and_none_per_failure() {
     drained(&t, "single").await;
     worker.stop().await;
     let (succeeded, commits) = transactions(&t, "single").await;
-    assert_eq!(succeeded, 100 - (1001..=1100).filter(|n| n % 7 == 0).count() as i64);
+    assert_eq!(
+        succeeded,
+        100 - (1001..=1100).filter(|n| n % 7 == 0).count() as i64
+    );
     assert!(
         commits * 100 >= succeeded * 95,
         "one job per transaction: {succeeded} jobs in {commits} commits"
@@ -344,7 +348,10 @@ async fn a_worker_killed_mid_batch_commits_none_of_it_and_the_retries_commit_eac
     drained(&t, "gated").await;
     worker.stop().await;
 
-    assert_eq!(scalar(&t, "select count(*) from ledger where n > 100").await, 40);
+    assert_eq!(
+        scalar(&t, "select count(*) from ledger where n > 100").await,
+        40
+    );
     assert_eq!(
         scalar(&t, "select count(distinct n) from ledger where n > 100").await,
         40,

@@ -12,7 +12,7 @@ use std::{
 
 use common::{scalar, test_db, wait_until, RunningWorker};
 use nix::{sys::signal::Signal, unistd::Pid};
-use pgtide::{handlers::Registry, maintenance::Rescuer, NewJob, WorkerConfig};
+use pgtide::{maintenance::Rescuer, NewJob, WorkerConfig};
 
 /// Kills a child process on drop, so a failed assertion leaves no worker behind.
 struct Proc(std::process::Child);
@@ -108,14 +108,19 @@ async fn a_crash_between_claim_and_flush_leaves_leased_rows_that_the_rescuer_ret
 async fn the_completion_window_bounds_claimed_but_unrecorded_jobs() {
     let t = test_db().await;
     let jobs: Vec<NewJob> = (0..40)
-        .map(|_| NewJob::new("noop").queue("window"))
+        .map(|_| NewJob::new("nap").queue("window"))
         .collect();
     let ids = pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
     // Four slots, room for two unrecorded outcomes, and flushes that wait 300 ms: without the
-    // window the worker would claim everything while outcomes pile up in memory.
+    // window the worker would claim everything while outcomes pile up in memory. Each job naps
+    // 20 ms, so that the drain lasts long enough for the sampler to see it on a loaded machine
+    // (with no-op jobs it could be over between two samples).
     let worker = RunningWorker::start(
         &t.db,
-        Registry::new(),
+        common::registry(vec![(
+            "nap",
+            std::sync::Arc::new(common::handlers::Sleeps(Duration::from_millis(20))),
+        )]),
         WorkerConfig {
             queues: vec!["window".into()],
             concurrency: 4,

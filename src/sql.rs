@@ -60,6 +60,10 @@ queries! {
     PRUNE_AUDIT = "maintenance/prune_audit.sql";
     /// Deletes one batch of finished webhook deliveries and alert events past their retention.
     PRUNE_ALERTS = "maintenance/prune_alerts.sql";
+    /// Whether the queue table has piled up enough dead row versions to vacuum it now.
+    VACUUM_DUE = "maintenance/vacuum_due.sql";
+    /// Vacuums the queue table without waiting for locks or truncating it.
+    VACUUM = "maintenance/vacuum.sql";
     /// Forgets workers that have not been seen for a long time.
     PRUNE_WORKERS = "maintenance/prune_workers.sql";
     /// Whether the migration history table and the schema files' table exist.

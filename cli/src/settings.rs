@@ -124,6 +124,10 @@ pub struct MaintenanceSettings {
     /// How often the leader prunes past retention (default 60 s).
     #[serde(default, with = "humantime_serde")]
     pub prune_interval: Option<Duration>,
+    /// How often the leader checks the queue table's dead row versions, and vacuums it when they
+    /// pile up (default 5 s).
+    #[serde(default, with = "humantime_serde")]
+    pub vacuum_interval: Option<Duration>,
 }
 
 impl MaintenanceSettings {
@@ -143,6 +147,7 @@ impl MaintenanceSettings {
             leader_ttl: self.leader_ttl.unwrap_or(base.leader_ttl),
             rescue_interval: self.rescue_interval.unwrap_or(base.rescue_interval),
             prune_interval: self.prune_interval.unwrap_or(base.prune_interval),
+            vacuum_interval: self.vacuum_interval.unwrap_or(base.vacuum_interval),
             ..base
         }
     }

@@ -4,6 +4,7 @@
 //! - [`Rescuer`]: `running` rows whose lease expired become a failed attempt plus a retry, or dead.
 //! - [`Pruner`]: finished rows older than the retention are deleted in small batches.
 //! - [`HistoryPruner`]: the same for the audit log and the alert history.
+//! - [`Vacuumer`]: the queue table is vacuumed as soon as its dead row versions pile up.
 //!
 //! Each service implements [`LeaderService`]: a name, an interval, and `run`, one pass that reports
 //! what it did. `run_once` (unfenced, what tests drive) and `run_once_as` come with the trait.
@@ -17,6 +18,7 @@ mod history;
 mod promoter;
 mod pruner;
 mod rescuer;
+mod vacuumer;
 
 use std::{sync::Arc, time::Duration};
 
@@ -29,6 +31,7 @@ pub use self::{
     promoter::{Promoted, Promoter},
     pruner::Pruner,
     rescuer::{Rescued, Rescuer},
+    vacuumer::Vacuumer,
 };
 use crate::leader::Scheduled;
 pub use crate::leader::{Leader, LeaderService};
@@ -56,6 +59,8 @@ pub const DEFAULT_PROMOTE_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RESCUE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often rows past retention are pruned, unless configured.
 pub const DEFAULT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the queue table's dead row versions are checked, unless configured.
+pub const DEFAULT_VACUUM_INTERVAL: Duration = Duration::from_secs(5);
 /// Retention of succeeded, failed and cancelled rows, unless configured.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Retention of dead rows, unless configured.
@@ -79,6 +84,9 @@ pub struct MaintenanceConfig {
     pub rescue_interval: Duration,
     /// How often the pruner runs.
     pub prune_interval: Duration,
+    /// How often the queue table's dead row versions are checked (and a vacuum started when they
+    /// pile up).
+    pub vacuum_interval: Duration,
     /// Keep succeeded, failed and cancelled rows this long.
     pub retention: Duration,
     /// Keep dead rows this long.
@@ -102,6 +110,7 @@ impl Default for MaintenanceConfig {
             promote_interval: DEFAULT_PROMOTE_INTERVAL,
             rescue_interval: DEFAULT_RESCUE_INTERVAL,
             prune_interval: DEFAULT_PRUNE_INTERVAL,
+            vacuum_interval: DEFAULT_VACUUM_INTERVAL,
             retention: DEFAULT_RETENTION,
             dead_retention: DEFAULT_DEAD_RETENTION,
             audit_retention: DEFAULT_AUDIT_RETENTION,
@@ -125,6 +134,7 @@ impl MaintenanceConfig {
             ("promote_interval", self.promote_interval),
             ("rescue_interval", self.rescue_interval),
             ("prune_interval", self.prune_interval),
+            ("vacuum_interval", self.vacuum_interval),
             ("alert_retention", self.alert_retention),
             ("alert_delivery_retention", self.alert_delivery_retention),
         ] {
@@ -172,6 +182,7 @@ impl Maintenance {
                 )
                 .every(c.prune_interval),
             ),
+            Arc::new(Vacuumer::new(db.clone()).every(c.vacuum_interval)),
         ];
         if !c.alerts.rules.is_empty() || !c.alerts.webhooks.is_empty() {
             services.push(Arc::new(Alerter::new(db.clone(), c.alerts.clone())));

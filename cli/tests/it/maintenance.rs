@@ -1,4 +1,4 @@
-//! The leader-elected services: promoter, rescuer, pruner, and the leader lease itself. Each is
+//! The leader-elected services: promoter, rescuer, pruner, vacuumer, and the leader lease itself. Each is
 //! driven one pass at a time (`run_once`) on state built by hand, so nothing depends on timing.
 
 use crate::common;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{scalar, test_db};
 use pgtide::{
-    maintenance::{Leader, Promoter, Pruner, Rescuer},
+    maintenance::{Leader, Promoter, Pruner, Rescuer, Vacuumer},
     ExecutionStatus,
 };
 
@@ -591,4 +591,87 @@ where
     T: for<'a> tokio_postgres::types::FromSql<'a>,
 {
     common::one(t, sql, params).await
+}
+
+/// The statistics system's view of `pgtide.executions`: dead row versions and manual vacuums.
+async fn table_stats(t: &common::TestDb) -> (i64, i64) {
+    let row = t
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "select n_dead_tup, vacuum_count from pg_stat_user_tables \
+              where relid = 'pgtide.executions'::regclass",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vacuumer_vacuums_the_queue_table_once_dead_rows_pile_up_and_not_before() {
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    // Autovacuum stays out of this database's queue table, so every vacuum seen is the vacuumer's.
+    client
+        .batch_execute(
+            "alter table pgtide.executions set (autovacuum_enabled = false);
+             insert into pgtide.executions (handler, queue, status)
+             select 'noop', 'vac', 'queued' from generate_series(1, 60000)",
+        )
+        .await
+        .unwrap();
+    let vacuumer = Vacuumer::new(t.db.clone());
+    assert_eq!(
+        vacuumer.run_once().await.unwrap(),
+        None,
+        "no dead rows: nothing to do"
+    );
+    // Every row claimed and completed: two dead versions each, as a drain leaves them.
+    client
+        .batch_execute(
+            "update pgtide.executions set status = 'running', worker_id = 'w', attempt = 1, \
+                    started_at = now(), lease_until = now() + interval '1 min';
+             update pgtide.executions set status = 'succeeded', finished_at = now(), lease_until = null",
+        )
+        .await
+        .unwrap();
+    common::wait_until(
+        Duration::from_secs(10),
+        "the statistics to see the dead rows",
+        || async { table_stats(&t).await.0 >= 100_000 },
+    )
+    .await;
+    assert_eq!(table_stats(&t).await.1, 0, "no vacuum so far");
+    let started = vacuumer.run_once().await.unwrap();
+    assert!(started.is_some_and(|dead| dead >= 100_000), "{started:?}");
+    common::wait_until(Duration::from_secs(30), "the vacuum to end", || async {
+        !vacuumer.is_vacuuming()
+    })
+    .await;
+    common::wait_until(
+        Duration::from_secs(10),
+        "the statistics to see the vacuum",
+        || async { table_stats(&t).await.1 == 1 },
+    )
+    .await;
+    let (dead, _) = table_stats(&t).await;
+    assert!(
+        dead < 1_000,
+        "the vacuum removed the dead versions ({dead} left)"
+    );
+    assert_eq!(
+        vacuumer.run_once().await.unwrap(),
+        None,
+        "vacuumed: nothing to do until they pile up again"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'succeeded'"
+        )
+        .await,
+        60_000
+    );
 }

@@ -11,6 +11,7 @@
 mod child;
 mod progress;
 mod report;
+mod sustained;
 mod workloads;
 
 use std::{path::PathBuf, time::Duration};
@@ -42,6 +43,9 @@ pub(crate) enum Workload {
     Backlog,
     /// The throughput drain with a sql handler: one ledger insert per job, committed with its success.
     Sql,
+    /// A backlog kept full for `--sustained-for` with no manual vacuum, sampled every
+    /// `--sample-every` (run only when named in `--only`: it takes 10 minutes by default).
+    Sustained,
 }
 
 /// `pgtide bench` flags. The defaults are the workloads of docs/performance.md.
@@ -73,7 +77,15 @@ pub(crate) struct Settings {
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     #[serde(with = "humantime_serde")]
     pub(crate) fire_duration: Duration,
-    /// Run only these workloads (comma-separated); all by default.
+    /// How long the sustained workload runs.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde")]
+    pub(crate) sustained_for: Duration,
+    /// How often the sustained workload samples its rate, dead tuples and sizes.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde")]
+    pub(crate) sample_every: Duration,
+    /// Run only these workloads (comma-separated); all but `sustained` by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub(crate) only: Vec<Workload>,
     /// Also write the results as JSON to this file (`-` for stdout, instead of the table).
@@ -112,6 +124,17 @@ impl Settings {
                 "an integer >= 1",
             ));
         }
+        if self.sample_every < Duration::from_secs(1) || self.sustained_for < self.sample_every * 2
+        {
+            return Err(crate::Error::invalid(
+                "sample_every",
+                humantime::format_duration(self.sample_every),
+                format!(
+                    "a duration >= 1s and at most half of sustained_for ({})",
+                    humantime::format_duration(self.sustained_for)
+                ),
+            ));
+        }
         if self.fire_duration < Duration::from_secs(1) {
             return Err(crate::Error::invalid(
                 "fire_duration",
@@ -135,7 +158,11 @@ impl Settings {
     }
 
     fn runs(&self, workload: Workload) -> bool {
-        self.only.is_empty() || self.only.contains(&workload)
+        if self.only.is_empty() {
+            workload != Workload::Sustained
+        } else {
+            self.only.contains(&workload)
+        }
     }
 }
 
@@ -186,6 +213,9 @@ async fn measure(url: &str, settings: &Settings) -> crate::Result<Report> {
     }
     if settings.runs(Workload::Sql) {
         report.sql = Some(bench.sql().await?);
+    }
+    if settings.runs(Workload::Sustained) {
+        report.sustained = Some(bench.sustained().await?);
     }
     progress.finish();
     Ok(report)

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{
+    sustained::Sustained,
     workloads::{Backlog, Drain, FireLag, Latency, Limit},
     Settings,
 };
@@ -38,6 +39,7 @@ pub(crate) struct Report {
     pub(crate) fire_lag: Option<FireLag>,
     pub(crate) backlog: Option<Backlog>,
     pub(crate) sql: Option<Drain>,
+    pub(crate) sustained: Option<Sustained>,
 }
 
 impl Report {
@@ -57,6 +59,7 @@ impl Report {
             fire_lag: None,
             backlog: None,
             sql: None,
+            sustained: None,
         }
     }
 
@@ -126,6 +129,29 @@ impl Report {
                 met: ratio >= 0.5,
             });
         }
+        if let Some(s) = &self.sustained {
+            let ratio = s.worst_per_sec / s.median_per_sec.max(1e-9);
+            targets.push(Target {
+                workload: "sustained",
+                figure: format!(
+                    "worst {} s at {:.0}% of the median",
+                    self.settings.sample_every.as_secs(),
+                    ratio * 100.0
+                ),
+                target: ">= 70%",
+                met: ratio >= 0.7,
+            });
+            let growth = s.table_mib_end / s.table_mib_half.max(1e-9);
+            targets.push(Target {
+                workload: "sustained",
+                figure: format!(
+                    "table {:.0} MiB at half time, {:.0} MiB at the end",
+                    s.table_mib_half, s.table_mib_end
+                ),
+                target: "plateau: end <= 110% of half time",
+                met: growth <= 1.1,
+            });
+        }
         if let Some(f) = &self.fire_lag {
             targets.push(Target {
                 workload: "fire lag",
@@ -190,6 +216,28 @@ impl Report {
                     "backlog",
                     "drain / empty-table drain",
                     format!("{:.0}%", 100.0 * b.drain.drain_per_sec / t.drain_per_sec),
+                );
+            }
+        }
+        if let Some(s) = &self.sustained {
+            row("sustained", "jobs done", thousands(s.jobs as f64));
+            row("sustained", "median", per_sec(s.median_per_sec));
+            row("sustained", "worst", per_sec(s.worst_per_sec));
+            for sample in &s.samples {
+                row(
+                    "sustained",
+                    &format!("at {:>4.0} s", sample.at_secs),
+                    format!(
+                        "{:>7} jobs/s  backlog {:>6}  dead {:>9}  live {:>9}  table {:>6.1} MiB  \
+                         indexes {:>6.1} MiB  autovacuums {}",
+                        thousands(sample.per_sec),
+                        sample.backlog,
+                        sample.dead_tuples,
+                        sample.live_tuples,
+                        sample.table_mib,
+                        sample.indexes_mib,
+                        sample.autovacuums
+                    ),
                 );
             }
         }

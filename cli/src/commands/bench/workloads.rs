@@ -384,7 +384,7 @@ impl Bench<'_> {
         }
     }
 
-    async fn remaining(&self, queue: &str) -> crate::Result<u64> {
+    pub(super) async fn remaining(&self, queue: &str) -> crate::Result<u64> {
         let client = self.monitor.client().await?;
         let statement = client.prepare_cached(REMAINING).await?;
         let left: i64 = client.query_one(&statement, &[&queue]).await?.get(0);
@@ -417,7 +417,7 @@ impl Bench<'_> {
     /// comes before the enqueue, as in steady state: pages the enqueue fills are new since the
     /// checkpoint, so the drain's changes to them need no full-page images. (A checkpoint between
     /// enqueue and drain would make the drain's first change to every page write one.)
-    async fn settle(&self) -> crate::Result<()> {
+    pub(super) async fn settle(&self) -> crate::Result<()> {
         let client = self.db.client().await?;
         client.batch_execute(SETTLE).await?;
         if let Err(e) = client.batch_execute(CHECKPOINT).await {

@@ -121,7 +121,7 @@ pub struct MaintenanceSettings {
     /// How often the leader rescues expired leases (default 5 s).
     #[serde(default, with = "humantime_serde")]
     pub rescue_interval: Option<Duration>,
-    /// How often the leader prunes past retention (default 60 s).
+    /// How often the leader prunes past retention (default 10 s).
     #[serde(default, with = "humantime_serde")]
     pub prune_interval: Option<Duration>,
     /// How often the leader checks the queue table's dead row versions, and vacuums it when they

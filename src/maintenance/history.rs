@@ -56,7 +56,7 @@ impl HistoryPruner {
         }
     }
 
-    /// Runs every `interval` under [`super::Maintenance`] (default 60 s, the pruner's).
+    /// Runs every `interval` under [`super::Maintenance`] (default 10 s, the pruner's).
     pub fn every(mut self, interval: Duration) -> Self {
         self.every = interval;
         self

@@ -57,8 +57,9 @@ pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(15);
 pub const DEFAULT_PROMOTE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often expired leases are rescued, unless configured.
 pub const DEFAULT_RESCUE_INTERVAL: Duration = Duration::from_secs(5);
-/// How often rows past retention are pruned, unless configured.
-pub const DEFAULT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often rows past retention are pruned, unless configured. Short, so that a busy queue's
+/// deletes come in small slices: a minute of a busy queue's rows deleted at once slows its drain.
+pub const DEFAULT_PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 /// How often the queue table's dead row versions are checked, unless configured.
 pub const DEFAULT_VACUUM_INTERVAL: Duration = Duration::from_secs(5);
 /// Retention of succeeded, failed and cancelled rows, unless configured.

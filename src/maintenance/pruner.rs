@@ -36,7 +36,7 @@ impl Pruner {
         }
     }
 
-    /// Runs every `interval` under [`super::Maintenance`] (default 60 s).
+    /// Runs every `interval` under [`super::Maintenance`] (default 10 s).
     pub fn every(mut self, interval: Duration) -> Self {
         self.every = interval;
         self

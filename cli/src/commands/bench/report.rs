@@ -229,14 +229,16 @@ impl Report {
                     &format!("at {:>4.0} s", sample.at_secs),
                     format!(
                         "{:>7} jobs/s  backlog {:>6}  dead {:>9}  live {:>9}  table {:>6.1} MiB  \
-                         indexes {:>6.1} MiB  autovacuums {}",
+                         indexes {:>6.1} MiB  vacuums {:>3} + {:>2} auto  checkpoints {}",
                         thousands(sample.per_sec),
                         sample.backlog,
                         sample.dead_tuples,
                         sample.live_tuples,
                         sample.table_mib,
                         sample.indexes_mib,
-                        sample.autovacuums
+                        sample.vacuums,
+                        sample.autovacuums,
+                        sample.checkpoints
                     ),
                 );
             }

@@ -54,6 +54,10 @@ pub(crate) struct Sample {
     pub(crate) indexes_mib: f64,
     /// Autovacuum runs on `pgtide.executions` so far.
     pub(crate) autovacuums: i64,
+    /// Other vacuum runs on it so far: the leader's vacuumer.
+    pub(crate) vacuums: i64,
+    /// The server's checkpoints so far.
+    pub(crate) checkpoints: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,6 +143,8 @@ impl Bench<'_> {
                     table_mib: mib(stats.get("table_bytes")),
                     indexes_mib: mib(stats.get("indexes_bytes")),
                     autovacuums: stats.get("autovacuums"),
+                    vacuums: stats.get("vacuums"),
+                    checkpoints: stats.get("checkpoints"),
                 });
                 last = (at, done);
                 self.progress.set(at as u64);

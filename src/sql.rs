@@ -23,6 +23,8 @@ queries! {
     /// Claims up to `$2` queued rows of the queues `$1` for worker `$3` with a lease of `$4` seconds,
     /// through `pgtide.claim` (one statement, asynchronous commit).
     CLAIM = "worker/claim.sql";
+    /// Puts rows claimed ahead of free slots back in the queue, unspent, through `pgtide.release`.
+    RELEASE = "worker/release.sql";
     /// Records a completion flush (successes and failures) through `pgtide.complete`.
     COMPLETE = "worker/complete.sql";
     /// Marks a sql-handler batch's succeeded rows succeeded, fenced on (id, attempt, status, worker),

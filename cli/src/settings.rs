@@ -74,6 +74,12 @@ pub struct WorkerSettings {
     /// Most sql-handler jobs whose statements share one transaction (default 32, at most 64; 1 gives
     /// every job its own).
     pub sql_batch: Option<usize>,
+    /// Most jobs claimed ahead of free slots while jobs are short (default 16; 0 = none).
+    pub prefetch: Option<usize>,
+    /// How long a job claimed ahead waits for a slot before it goes back to the queue (default
+    /// 100 ms, shorter than the lease).
+    #[serde(default, with = "humantime_serde")]
+    pub prefetch_wait: Option<Duration>,
 }
 
 impl WorkerSettings {
@@ -91,6 +97,8 @@ impl WorkerSettings {
             completion_window: self.completion_window.unwrap_or(base.completion_window),
             completion_tick: self.completion_tick.unwrap_or(base.completion_tick),
             sql_batch: self.sql_batch.unwrap_or(base.sql_batch),
+            prefetch: self.prefetch.unwrap_or(base.prefetch),
+            prefetch_wait: self.prefetch_wait.unwrap_or(base.prefetch_wait),
             id: base.id,
         }
     }

@@ -13,18 +13,33 @@ use super::{
     completer::{Completion, Outcome},
     Inner,
 };
-use crate::handlers::{Job, Registered};
+use crate::{
+    handlers::{Job, Registered},
+    sql,
+};
 
-/// Runs `job` while holding `permit` (one of the worker's slots), then hands the outcome over.
+/// A claimed job's places in its worker. `held` counts it against `concurrency + prefetch` from its
+/// claim until its outcome is handed over; `run` is one of the `concurrency` slots, taken before its
+/// handler starts: at the claim, or later for a job claimed ahead of a free slot.
+pub(super) struct Slot {
+    pub(super) _held: OwnedSemaphorePermit,
+    pub(super) run: Option<OwnedSemaphorePermit>,
+}
+
+/// Runs `job` in one of the worker's slots, then hands the outcome over. A job claimed ahead of a
+/// free slot first waits for one, and goes back to the queue when none comes soon.
 pub(super) async fn run(
     inner: Arc<Inner>,
     job: Job,
     completions: mpsc::Sender<Completion>,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
 ) {
+    let Some(slot) = take_run_slot(&inner, &job, slot).await else {
+        return;
+    };
     let started = std::time::Instant::now();
     // A shared sql statement gives its slot back once it waits in its batch (see `sql_batch`).
-    let mut slot = Some(permit);
+    let mut slot = Some(slot);
     let outcome = match inner.registry.get(&job.handler).cloned() {
         None => Outcome::Failed {
             error: format!("unknown handler \"{}\" on worker {}", job.handler, inner.id),
@@ -90,6 +105,70 @@ pub(super) async fn run(
             "completer is gone; the row stays running and will be rescued"
         );
     }
+}
+
+/// Gives a job claimed ahead its run slot, waiting up to `prefetch_wait`. A job still waiting then is
+/// released: another worker with a free slot can take it, so a worker that claimed ahead just before
+/// its jobs turned slow holds no one up. `None` when the row is no longer this worker's to run.
+async fn take_run_slot(inner: &Arc<Inner>, job: &Job, mut slot: Slot) -> Option<Slot> {
+    if slot.run.is_some() {
+        return Some(slot);
+    }
+    let run_slots = inner.run_slots.clone();
+    let wait = inner.config.prefetch_wait;
+    if let Ok(permit) = tokio::time::timeout(wait, run_slots.clone().acquire_owned()).await {
+        slot.run = Some(permit.expect("the slots semaphore is never closed"));
+        return Some(slot);
+    }
+    // Before the release wakes the queue's workers, this one among them: it must not claim the job
+    // ahead again.
+    inner.note_slow_jobs();
+    match release(inner, job).await {
+        Ok(released) => {
+            inner
+                .in_flight
+                .lock()
+                .expect("in_flight lock")
+                .remove(&job.id);
+            if released {
+                inner
+                    .stats
+                    .released
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(worker = %inner.id, execution = job.id,
+                    "claimed ahead but no slot came free: back in the queue");
+            }
+            None
+        }
+        Err(e) => {
+            // Keeping the job is always safe: it runs when a slot comes free.
+            tracing::debug!(worker = %inner.id, execution = job.id, error = %e,
+                "could not give a job claimed ahead back; it waits for a slot");
+            slot.run = Some(
+                run_slots
+                    .acquire_owned()
+                    .await
+                    .expect("the slots semaphore is never closed"),
+            );
+            Some(slot)
+        }
+    }
+}
+
+/// Puts `job` back in the queue (fenced on this worker and attempt); `false` when the row was no
+/// longer this worker's (cancelled or rescued meanwhile).
+async fn release(inner: &Inner, job: &Job) -> crate::Result<bool> {
+    let client = inner.db.client().await?;
+    let worker: &str = &inner.id;
+    let rows = inner
+        .db
+        .query(
+            &client,
+            sql::RELEASE,
+            &[&worker, &vec![job.id], &vec![job.attempt]],
+        )
+        .await?;
+    Ok(!rows.is_empty())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

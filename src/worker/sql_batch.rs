@@ -134,7 +134,7 @@ pub(super) async fn run(
     job: &Job,
     handler: Arc<SqlHandler>,
     timeout: Duration,
-    slot: &mut Option<OwnedSemaphorePermit>,
+    slot: &mut Option<super::execute::Slot>,
 ) -> Outcome {
     let (reply, outcome) = oneshot::channel();
     let mut queued = Queued {

@@ -31,6 +31,7 @@ mod migrate;
 mod notify;
 mod pg_restart;
 mod pooler;
+mod prefetch;
 mod properties;
 mod queue_control;
 mod retry;

@@ -209,3 +209,41 @@ $$;
 comment on function pgtide.fail_attempts(bigint[], int[], text[], boolean[], text, boolean) is
     'Internal: records failed attempts (fenced on status, attempt and worker or lease expiry) and inserts '
     'their retries, or marks them dead. Returns the rows that changed.';
+
+-- A worker that claimed ahead of its free slots (`prefetch`) gives back a job it could not start soon:
+-- the row is queued again, in its old place (visible_at is kept), for any worker to claim. Nothing ran,
+-- so the attempt is not spent. Fenced like a completion: only a row still running this attempt for
+-- this worker changes. The queue's workers are woken whatever the head's age (pgtide.notify_queue
+-- stays quiet for an old head, and a released row is usually old).
+create or replace function pgtide.release(worker text, ids bigint[], attempts int[])
+returns setof bigint language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+    released bigint[];
+    queues text[];
+    q text;
+begin
+    with back as (
+        update pgtide.executions e
+           set status = 'queued',
+               worker_id = null,
+               started_at = null,
+               lease_until = null
+          from unnest(release.ids, release.attempts) as r(id, attempt)
+         where e.id = r.id
+           and e.attempt = r.attempt
+           and e.status::text = 'running'
+           and e.worker_id = release.worker
+        returning e.id, e.queue
+    )
+    select array_agg(back.id), array_agg(distinct back.queue) into released, queues from back;
+    foreach q in array coalesce(queues, '{}') loop
+        perform pg_notify('pgtide_jobs', q);
+    end loop;
+    return query select unnest(released);
+end $$;
+
+comment on function pgtide.release(text, bigint[], int[]) is
+    'Internal (the worker''s prefetch): puts rows this worker claimed but did not start back in the '
+    'queue, unspent, and wakes their queues'' workers. Returns the ids released; a row missing from '
+    'the answer was no longer this worker''s.';

@@ -49,7 +49,7 @@ begin
             'pgtide.prune(interval, pgtide.execution_status[], int), pgtide.audit_surface(), '
             'pgtide.audit(text, text, text, jsonb, jsonb), pgtide.jsonb_diff(jsonb, jsonb), '
             'pgtide.claim(text[], int, text, float8, boolean), pgtide.claim_ids(text[], int), '
-            'pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]) to %I',
+            'pgtide.release(text, bigint[], int[]), pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]) to %I',
             enqueue_fns, r);
         execute format('grant select, insert, update, delete on pgtide.executions, pgtide.leader, '
             'pgtide.workers to %I', r);

@@ -1,0 +1,282 @@
+//! Claiming ahead of free slots (`prefetch`) keeps the guarantees of claiming for free slots only: a
+//! job claimed ahead is leased like a running one, so a crash loses none of them, and a job that
+//! waits too long for a slot goes back to the queue, unspent, for a worker with room.
+
+use crate::common;
+use pgtide::maintenance::LeaderService;
+
+use std::{
+    process::{Command, Stdio},
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use common::{scalar, test_db, wait_until, RunningWorker};
+use nix::{sys::signal::Signal, unistd::Pid};
+use pgtide::{maintenance::Rescuer, NewJob, RetryStrategy, WorkerConfig};
+
+/// Kills a child process on drop, so a failed assertion leaves no worker behind.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Enqueues `n` no-op jobs on `queue` and waits until they succeeded: a worker that ran them counts
+/// its jobs as short, and claims ahead from then on.
+async fn warm_up(t: &common::TestDb, queue: &str, n: usize) {
+    let jobs: Vec<NewJob> = (0..n).map(|_| NewJob::new("noop").queue(queue)).collect();
+    pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    wait_until(Duration::from_secs(20), "the warm-up jobs succeeded", || async {
+        scalar(
+            &t.db,
+            "select count(*) from pgtide.executions where handler = 'noop' and status = 'succeeded'",
+        )
+        .await
+            == n as i64
+    })
+    .await;
+}
+
+/// Jobs of `handler` that retry at once, so a rescued attempt is due again without waiting.
+fn quick_retry_jobs(handler: &str, queue: &str, n: usize) -> Vec<NewJob> {
+    (0..n)
+        .map(|_| {
+            NewJob::new(handler).queue(queue).retry(
+                RetryStrategy::Fixed,
+                Duration::ZERO,
+                Duration::ZERO,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_worker_killed_with_jobs_claimed_ahead_loses_none_of_them() {
+    let t = test_db().await;
+    let dir = std::env::temp_dir().join(format!("pgtide-prefetch-{}", t.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("pgtide.toml");
+    // Two slots and ten places ahead of them. A job claimed ahead waits up to 2.5 s for a slot:
+    // the test kills the worker inside that time, with the buffer full.
+    std::fs::write(
+        &config,
+        "[worker]\nqueues = [\"ahead\"]\nconcurrency = 2\nprefetch = 10\nprefetch_wait = \"2500ms\"\n\
+         lease = \"3s\"\n[handlers.hold]\nkind = \"shell\"\ncommand = [\"sleep\", \"60\"]\n",
+    )
+    .unwrap();
+    let child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_pgtide"))
+            .args([
+                "worker",
+                "--no-maintenance",
+                "--database-url",
+                &t.url,
+                "--config",
+            ])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    warm_up(&t, "ahead", 200).await;
+
+    let ids = pgtide::enqueue_many(&t.db, &quick_retry_jobs("hold", "ahead", 12))
+        .await
+        .unwrap();
+    // Two of them run (and sleep); the other ten wait in the worker for a slot.
+    wait_until(
+        Duration::from_secs(10),
+        "all 12 jobs held by the worker",
+        || async {
+            scalar(
+                &t.db,
+                "select count(*) from pgtide.executions where handler = 'hold' and status = 'running'",
+            )
+            .await
+                == 12
+        },
+    )
+    .await;
+    nix::sys::signal::kill(Pid::from_raw(child.0.id() as i32), Signal::SIGKILL).unwrap();
+    drop(child);
+
+    let client = t.db.client().await.unwrap();
+    let leased: i64 = client
+        .query_one(
+            "select count(*) from pgtide.executions
+              where id = any($1) and status = 'running' and lease_until is not null
+                and worker_id is not null",
+            &[&ids],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        leased, 12,
+        "every job claimed ahead is leased like a running one"
+    );
+
+    // After the lease, the rescuer takes every one of them back, and a new worker runs each once.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let rescued = Rescuer::new(t.db.clone(), 100).run_once().await.unwrap();
+    assert_eq!(rescued.len(), 12);
+    common::promote(&t.db).await;
+    let worker = RunningWorker::start(
+        &t.db,
+        common::registry(vec![(
+            "hold",
+            Arc::new(common::handlers::Sleeps(Duration::ZERO)),
+        )]),
+        WorkerConfig {
+            queues: vec!["ahead".into()],
+            ..common::quick_config(4)
+        },
+    );
+    wait_until(Duration::from_secs(20), "the 12 retries succeeded", || async {
+        scalar(
+            &t.db,
+            "select count(*) from pgtide.executions where handler = 'hold' and status = 'succeeded'",
+        )
+        .await
+            == 12
+    })
+    .await;
+    worker.stop().await;
+
+    let rows = client
+        .query(
+            "select o.status::text, o.error, count(r.id) filter (where r.status = 'succeeded'),
+                    count(r.id)
+               from pgtide.executions o
+               left join pgtide.executions r on r.retry_of = o.id
+              where o.id = any($1)
+              group by o.id, o.status, o.error",
+            &[&ids],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 12);
+    for row in rows {
+        assert_eq!(row.get::<_, String>(0), "failed");
+        assert!(row
+            .get::<_, Option<String>>(1)
+            .unwrap()
+            .starts_with("lease expired"));
+        assert_eq!(row.get::<_, i64>(2), 1, "one success per job");
+        assert_eq!(row.get::<_, i64>(3), 1, "one retry per job");
+    }
+    assert_eq!(
+        scalar(
+            &t.db,
+            "select count(*) from pgtide.executions where status in ('queued', 'running', 'scheduled')",
+        )
+        .await,
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// Multi-threaded, so the sampler is not starved by the workers it watches on a shared thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_claimed_ahead_that_find_no_slot_go_back_to_the_queue_for_an_idle_worker() {
+    let t = test_db().await;
+    let nap = || -> Arc<dyn pgtide::Handler> {
+        Arc::new(common::handlers::Sleeps(Duration::from_millis(400)))
+    };
+    // One slot and sixteen places ahead: once its jobs are short, this worker claims up to 17.
+    let hoarder = RunningWorker::start(
+        &t.db,
+        common::registry(vec![("nap", nap())]),
+        WorkerConfig {
+            queues: vec!["ahead".into()],
+            prefetch: 16,
+            prefetch_wait: Duration::from_millis(300),
+            ..common::quick_config(1)
+        },
+    );
+    warm_up(&t, "ahead", 100).await;
+
+    // The jobs turn slow. The hoarder claims all eight at once: one runs, seven wait for its slot.
+    let ids = pgtide::enqueue_many(&t.db, &quick_retry_jobs("nap", "ahead", 8))
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the hoarder claimed ahead",
+        || async {
+            hoarder.worker.stats().released.load(Ordering::Relaxed) > 0
+                || scalar(
+                    &t.db,
+                    "select count(*) from pgtide.executions where handler = 'nap' and status = 'running'",
+                )
+                .await
+                    > 1
+        },
+    )
+    .await;
+    // A second worker, with room for all of them, starts only now.
+    let idle = RunningWorker::start(
+        &t.db,
+        common::registry(vec![("nap", nap())]),
+        WorkerConfig {
+            queues: vec!["ahead".into()],
+            ..common::quick_config(8)
+        },
+    );
+    wait_until(Duration::from_secs(20), "the 8 naps succeeded", || async {
+        scalar(
+            &t.db,
+            "select count(*) from pgtide.executions where handler = 'nap' and status = 'succeeded'",
+        )
+        .await
+            == 8
+    })
+    .await;
+    let released = hoarder.worker.stats().released.load(Ordering::Relaxed);
+    let idle_id = idle.worker.id().to_string();
+    idle.stop().await;
+    hoarder.stop().await;
+
+    assert!(
+        released >= 1,
+        "the hoarder gave jobs it could not start back"
+    );
+    let client = t.db.client().await.unwrap();
+    let row = client
+        .query_one(
+            "select count(*) filter (where worker_id = $2),
+                    count(*) filter (where attempt = 1 and status = 'succeeded'),
+                    (select count(*) from pgtide.executions where retry_of = any($1))
+               from pgtide.executions where id = any($1)",
+            &[&ids, &idle_id],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, i64>(0) >= 1,
+        "the idle worker ran jobs the hoarder had claimed ahead"
+    );
+    assert_eq!(
+        row.get::<_, i64>(1),
+        8,
+        "a job given back keeps its attempt: nothing ran"
+    );
+    assert_eq!(row.get::<_, i64>(2), 0, "no retry was needed");
+
+    // The release is fenced: a worker gives back only what it still holds.
+    let stale: Vec<i64> = common::column(
+        &t.db,
+        &format!(
+            "select * from pgtide.release('nobody', array[{}], array[1])",
+            ids[0]
+        ),
+    )
+    .await;
+    assert!(stale.is_empty());
+    assert_eq!(common::status_of(&t.db, ids[0]).await, "succeeded");
+}

@@ -70,7 +70,12 @@ pub(super) async fn run(
                     }
                 }
                 Registered::Sql(handler) => {
-                    super::sql_batch::run(&inner, &job, handler, timeout, &mut slot).await
+                    // Boxed, like the release below: a spawned task's future is moved whole into
+                    // the task, and these rarer paths would make every job's several KiB bigger.
+                    Box::pin(super::sql_batch::run(
+                        &inner, &job, handler, timeout, &mut slot,
+                    ))
+                    .await
                 }
             }
         }
@@ -123,7 +128,7 @@ async fn take_run_slot(inner: &Arc<Inner>, job: &Job, mut slot: Slot) -> Option<
     // Before the release wakes the queue's workers, this one among them: it must not claim the job
     // ahead again.
     inner.note_slow_jobs();
-    match release(inner, job).await {
+    match Box::pin(release(inner, job)).await {
         Ok(released) => {
             inner
                 .in_flight

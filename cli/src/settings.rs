@@ -74,7 +74,7 @@ pub struct WorkerSettings {
     /// Most sql-handler jobs whose statements share one transaction (default 32, at most 64; 1 gives
     /// every job its own).
     pub sql_batch: Option<usize>,
-    /// Most jobs claimed ahead of free slots while jobs are short (default 128; 0 = none).
+    /// Most jobs claimed ahead of free slots while jobs are short (default 256; 0 = none).
     pub prefetch: Option<usize>,
     /// How long a job claimed ahead waits for a slot before it goes back to the queue (default
     /// 100 ms, shorter than the lease).

@@ -89,9 +89,19 @@ pub(super) async fn run(
         .acquire_owned()
         .await
         .expect("the window semaphore is never closed");
+    let shared_a_batch = slot.is_none();
     drop(slot);
     let elapsed = started.elapsed();
-    inner.record_run_time(elapsed);
+    // A statement that shared a batch (and gave its slot back) spent most of this waiting for the
+    // batch's commit: its own time is what says whether the worker's jobs are short.
+    let ran_for = match shared_a_batch {
+        true => inner
+            .sql_batches
+            .statement_time(&job.handler)
+            .unwrap_or(elapsed),
+        false => elapsed,
+    };
+    inner.record_run_time(ran_for);
     metrics::histogram!(crate::metrics::RUN_DURATION,
         "queue" => job.queue.clone(), "handler" => job.handler.clone())
     .record(elapsed.as_secs_f64());

@@ -11,7 +11,7 @@
 //!
 //! A worker claims for its free slots. While its recent jobs are short (under a millisecond), it also
 //! claims up to `prefetch` jobs ahead of them: then a claim's round trip, not the jobs, bounds the
-//! drain, and one claim of 144 rows costs the server far less than nine of 16. A job claimed ahead is
+//! drain, and one claim of a few hundred rows costs the server far less per row than claims of 16. A job claimed ahead is
 //! leased like a running one (the heartbeat extends it, the rescuer takes it back after a crash) and
 //! waits in its task for a slot; if none comes within `prefetch_wait`, it goes back to the queue
 //! unspent (`pgtide.release`) and the worker stops claiming ahead until its jobs are short again, so
@@ -73,7 +73,7 @@ pub const DEFAULT_COMPLETION_TICK: Duration = Duration::from_millis(1);
 /// Most sql-handler jobs in one transaction, unless configured.
 pub const DEFAULT_SQL_BATCH: usize = 32;
 /// Most jobs claimed ahead of free slots while jobs are short, unless configured.
-pub const DEFAULT_PREFETCH: usize = 128;
+pub const DEFAULT_PREFETCH: usize = 256;
 /// How long a job claimed ahead waits for a slot before it goes back to the queue, unless configured.
 pub const DEFAULT_PREFETCH_WAIT: Duration = Duration::from_millis(100);
 
@@ -109,8 +109,8 @@ pub struct WorkerConfig {
     pub completion_tick: Duration,
     /// Most sql-handler jobs whose statements share one transaction (at most [`MAX_SQL_BATCH`]); a
     /// failing statement still fails its own job alone. `1` gives every job a transaction of its
-    /// own. Statements that take 5 ms or more run alone whatever this says. It is also how many
-    /// such jobs may wait for the next batch, beyond `concurrency`.
+    /// own. Statements that take 5 ms or more run alone whatever this says. Two batches run at
+    /// once, and twice this many such jobs may wait for the next ones, beyond `concurrency`.
     pub sql_batch: usize,
     /// Most jobs claimed ahead of free slots, to wait in the worker for one. Only while the recent
     /// jobs ran for less than a millisecond: then a claim's round trip, not the jobs, bounds the

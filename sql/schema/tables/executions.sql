@@ -23,7 +23,9 @@ comment on type pgtide.execution_status is
 -- Storage is tuned for churn: every row is inserted, updated two or three times and then deleted by the
 -- pruner. fillfactor 80 leaves room on each page for HOT updates (none of the updated columns is in an
 -- index except status, whose partial indexes are small), and autovacuum runs on 1% dead rows instead of
--- the default 20%, so a busy queue never waits for a huge table-wide vacuum.
+-- the default 20%, so a busy queue never waits for a huge table-wide vacuum. Its autovacuum runs
+-- without the cost delay, so that one pass keeps up with a busy queue instead of holding the table (and
+-- keeping the maintenance leader's vacuum out) for minutes.
 create table pgtide.executions (
     id               bigint generated always as identity primary key,
     task_id          bigint references pgtide.tasks (id) on delete set null,
@@ -65,7 +67,8 @@ create table pgtide.executions (
     fillfactor = 80,
     autovacuum_vacuum_scale_factor = 0.01,
     autovacuum_vacuum_insert_scale_factor = 0.01,
-    autovacuum_analyze_scale_factor = 0.02
+    autovacuum_analyze_scale_factor = 0.02,
+    autovacuum_vacuum_cost_delay = 0
 );
 
 comment on table pgtide.executions is

@@ -101,7 +101,8 @@ pub struct WorkerConfig {
     /// Most outcomes finished but not yet recorded. A handler that finishes while the window is full
     /// keeps its slot until there is room, so the worker stops claiming instead of piling up
     /// outcomes. A crash can lose at most this many acknowledgements (their rows stay `running` and
-    /// are rescued after the lease, so those jobs run again), besides the `concurrency` jobs running.
+    /// are rescued after the lease, so those jobs run again), besides the `concurrency` jobs running
+    /// and the `prefetch` claimed ahead.
     pub completion_window: usize,
     /// How long the completer lets outcomes gather before a flush (a batch that fills flushes at
     /// once). Zero flushes as soon as the previous flush is done. A longer tick means fewer, bigger

@@ -594,11 +594,7 @@ impl Worker {
         let config = &inner.config;
         let short = inner.recent_run_micros() < GATHER_WAIT.as_micros() as u64;
         if config.prefetch > 0 && short {
-            let first = tokio::select! {
-                permit = held.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = shutdown.cancelled() => return None,
-            };
-            let mut places = vec![first];
+            let mut places = vec![first_permit(held, shutdown).await?];
             gather_free_slots(
                 inner,
                 held,
@@ -616,11 +612,7 @@ impl Worker {
                     .collect(),
             );
         }
-        let first = tokio::select! {
-            permit = inner.run_slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = shutdown.cancelled() => return None,
-        };
-        let mut runs = vec![first];
+        let mut runs = vec![first_permit(&inner.run_slots, shutdown).await?];
         gather_free_slots(inner, &inner.run_slots, &mut runs, config.concurrency).await;
         let mut slots = Vec::with_capacity(runs.len());
         for run in runs {
@@ -720,6 +712,17 @@ impl Worker {
         if let Err(e) = result {
             tracing::debug!(worker = %inner.id, error = %e, "could not remove the worker row");
         }
+    }
+}
+
+/// Waits for a permit of `slots`; `None` on shutdown.
+async fn first_permit(
+    slots: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::select! {
+        permit = slots.clone().acquire_owned() => Some(permit.expect("the semaphore is never closed")),
+        () = shutdown.cancelled() => None,
     }
 }
 

@@ -264,10 +264,11 @@ async fn upgrades_migrate_first_and_workers_never_migrate_under_no_migrate() {
     assert!(ok, "{stderr}");
     // One transaction per migration (the baseline, then each delta), one for the files of
     // sql/schema/.
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations"))
-        .unwrap()
-        .count();
-    assert_eq!(sql.matches("\ncommit;").count(), migrations + 1, "{sql}");
+    assert_eq!(
+        sql.matches("\ncommit;").count(),
+        common::migration_count() + 1,
+        "{sql}"
+    );
     db.client()
         .await
         .unwrap()

@@ -6,23 +6,36 @@ use crate::common;
 use pgtide::maintenance::LeaderService;
 
 use std::{
-    process::{Command, Stdio},
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 
-use common::{scalar, test_db, wait_until, RunningWorker};
+use common::{test_db, wait_until, Process, RunningWorker};
 use nix::{sys::signal::Signal, unistd::Pid};
 use pgtide::{maintenance::Rescuer, NewJob, RetryStrategy, WorkerConfig};
 
-/// Kills a child process on drop, so a failed assertion leaves no worker behind.
-struct Proc(std::process::Child);
+/// How many rows of `handler` have `status`.
+async fn count(t: &common::TestDb, handler: &str, status: &str) -> i64 {
+    t.db.client()
+        .await
+        .unwrap()
+        .query_one(
+            "select count(*) from pgtide.executions where handler = $1 and status::text = $2",
+            &[&handler, &status],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Waits until `n` rows of `handler` succeeded.
+async fn wait_for_successes(t: &common::TestDb, handler: &str, n: i64) {
+    wait_until(
+        Duration::from_secs(20),
+        &format!("{n} {handler} jobs succeeded"),
+        || async { count(t, handler, "succeeded").await == n },
+    )
+    .await;
 }
 
 /// Enqueues `n` no-op jobs on `queue` and waits until they succeeded: a worker that ran them counts
@@ -30,15 +43,7 @@ impl Drop for Proc {
 async fn warm_up(t: &common::TestDb, queue: &str, n: usize) {
     let jobs: Vec<NewJob> = (0..n).map(|_| NewJob::new("noop").queue(queue)).collect();
     pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
-    wait_until(Duration::from_secs(20), "the warm-up jobs succeeded", || async {
-        scalar(
-            &t.db,
-            "select count(*) from pgtide.executions where handler = 'noop' and status = 'succeeded'",
-        )
-        .await
-            == n as i64
-    })
-    .await;
+    wait_for_successes(t, "noop", n as i64).await;
 }
 
 /// Jobs of `handler` that retry at once, so a rescued attempt is due again without waiting.
@@ -68,20 +73,16 @@ async fn a_worker_killed_with_jobs_claimed_ahead_loses_none_of_them() {
          lease = \"3s\"\n[handlers.hold]\nkind = \"shell\"\ncommand = [\"sleep\", \"60\"]\n",
     )
     .unwrap();
-    let child = Proc(
-        Command::new(env!("CARGO_BIN_EXE_pgtide"))
-            .args([
-                "worker",
-                "--no-maintenance",
-                "--database-url",
-                &t.url,
-                "--config",
-            ])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let child = Process::start(
+        &[
+            "worker",
+            "--no-maintenance",
+            "--database-url",
+            &t.url,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.join("worker.log"),
     );
     warm_up(&t, "ahead", 200).await;
 
@@ -92,17 +93,10 @@ async fn a_worker_killed_with_jobs_claimed_ahead_loses_none_of_them() {
     wait_until(
         Duration::from_secs(10),
         "all 12 jobs held by the worker",
-        || async {
-            scalar(
-                &t.db,
-                "select count(*) from pgtide.executions where handler = 'hold' and status = 'running'",
-            )
-            .await
-                == 12
-        },
+        || async { count(&t, "hold", "running").await == 12 },
     )
     .await;
-    nix::sys::signal::kill(Pid::from_raw(child.0.id() as i32), Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(Pid::from_raw(child.child.id() as i32), Signal::SIGKILL).unwrap();
     drop(child);
 
     let client = t.db.client().await.unwrap();
@@ -137,15 +131,7 @@ async fn a_worker_killed_with_jobs_claimed_ahead_loses_none_of_them() {
             ..common::quick_config(4)
         },
     );
-    wait_until(Duration::from_secs(20), "the 12 retries succeeded", || async {
-        scalar(
-            &t.db,
-            "select count(*) from pgtide.executions where handler = 'hold' and status = 'succeeded'",
-        )
-        .await
-            == 12
-    })
-    .await;
+    wait_for_successes(&t, "hold", 12).await;
     worker.stop().await;
 
     let rows = client
@@ -171,7 +157,7 @@ async fn a_worker_killed_with_jobs_claimed_ahead_loses_none_of_them() {
         assert_eq!(row.get::<_, i64>(3), 1, "one retry per job");
     }
     assert_eq!(
-        scalar(
+        common::scalar(
             &t.db,
             "select count(*) from pgtide.executions where status in ('queued', 'running', 'scheduled')",
         )
@@ -210,12 +196,7 @@ async fn jobs_claimed_ahead_that_find_no_slot_go_back_to_the_queue_for_an_idle_w
         "the hoarder claimed ahead",
         || async {
             hoarder.worker.stats().released.load(Ordering::Relaxed) > 0
-                || scalar(
-                    &t.db,
-                    "select count(*) from pgtide.executions where handler = 'nap' and status = 'running'",
-                )
-                .await
-                    > 1
+                || count(&t, "nap", "running").await > 1
         },
     )
     .await;
@@ -228,15 +209,7 @@ async fn jobs_claimed_ahead_that_find_no_slot_go_back_to_the_queue_for_an_idle_w
             ..common::quick_config(8)
         },
     );
-    wait_until(Duration::from_secs(20), "the 8 naps succeeded", || async {
-        scalar(
-            &t.db,
-            "select count(*) from pgtide.executions where handler = 'nap' and status = 'succeeded'",
-        )
-        .await
-            == 8
-    })
-    .await;
+    wait_for_successes(&t, "nap", 8).await;
     let released = hoarder.worker.stats().released.load(Ordering::Relaxed);
     let idle_id = idle.worker.id().to_string();
     idle.stop().await;

@@ -252,9 +252,7 @@ async fn a_database_of_the_squashed_migrations_upgrades_to_the_same_catalog_keep
     );
     assert_eq!(
         history.len(),
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations"))
-            .unwrap()
-            .count(),
+        common::migration_count(),
         "then every migration after it: {history:?}"
     );
     assert_eq!(rows(&old.db).await, before, "the upgrade changed rows");

@@ -630,6 +630,13 @@ impl Drop for Process {
     }
 }
 
+/// How many migrations `sql/migrations/` holds: the baseline and every delta after it.
+pub fn migration_count() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/migrations"))
+        .unwrap()
+        .count()
+}
+
 /// Stops a private cluster and removes the test's directories.
 pub async fn stop_cluster(cluster: EmbeddedPostgres, dirs: &[&std::path::Path]) {
     tokio::task::spawn_blocking(move || cluster.stop())

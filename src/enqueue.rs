@@ -42,6 +42,9 @@ pub struct NewJob {
     pub retry_max: Duration,
     /// How long one attempt may run.
     pub timeout: Duration,
+    /// The tenant (or any group) the job counts against under its queue's key limits; `None` for
+    /// none. See `pgtide.set_key_limit`.
+    pub concurrency_key: Option<String>,
 }
 
 impl NewJob {
@@ -59,6 +62,7 @@ impl NewJob {
             retry_base: Duration::from_secs(10),
             retry_max: Duration::from_secs(3600),
             timeout: Duration::from_secs(300),
+            concurrency_key: None,
         }
     }
 
@@ -112,6 +116,13 @@ impl NewJob {
         self
     }
 
+    /// Sets the concurrency key: the job counts against its queue's limit for that key, and a queue
+    /// with a key limit takes its jobs round-robin across keys.
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.concurrency_key = Some(key.into());
+        self
+    }
+
     /// Checks the job with the rules of `pgtide.enqueue`.
     ///
     /// # Errors
@@ -148,6 +159,9 @@ impl NewJob {
                 "None (a generated key) or a non-empty key",
             ));
         }
+        if let Some(key) = &self.concurrency_key {
+            check_concurrency_key(key)?;
+        }
         let size = self.payload.to_string().len();
         if size > MAX_PAYLOAD_BYTES {
             return Err(Error::invalid(
@@ -158,6 +172,29 @@ impl NewJob {
         }
         Ok(())
     }
+}
+
+/// Checks a concurrency key with the rules of `pgtide.check_concurrency_key`: 1 to 200 characters.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the field, the value and what was expected.
+pub fn check_concurrency_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid(
+            "concurrency_key",
+            "",
+            "None (no key) or a non-empty key",
+        ));
+    }
+    if key.chars().count() > 200 {
+        let head: String = key.chars().take(40).collect();
+        return Err(Error::invalid(
+            "concurrency_key",
+            format!("{head}..."),
+            "at most 200 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Enqueues one job and returns its execution id (the existing row's id for a known key).
@@ -195,6 +232,7 @@ pub async fn enqueue_with<C: GenericClient>(client: &C, job: &NewJob) -> Result<
                 (&job.retry_base.as_secs_f64(), Type::FLOAT8),
                 (&job.retry_max.as_secs_f64(), Type::FLOAT8),
                 (&job.timeout.as_secs_f64(), Type::FLOAT8),
+                (&job.concurrency_key, Type::TEXT),
             ],
         )
         .await?;
@@ -248,6 +286,8 @@ pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) ->
     let bases: Vec<f64> = jobs.iter().map(|j| j.retry_base.as_secs_f64()).collect();
     let maxes: Vec<f64> = jobs.iter().map(|j| j.retry_max.as_secs_f64()).collect();
     let timeouts: Vec<f64> = jobs.iter().map(|j| j.timeout.as_secs_f64()).collect();
+    let concurrency_keys: Vec<Option<&str>> =
+        jobs.iter().map(|j| j.concurrency_key.as_deref()).collect();
 
     let rows = client
         .query_typed(
@@ -264,6 +304,7 @@ pub async fn enqueue_many_with<C: GenericClient>(client: &C, jobs: &[NewJob]) ->
                 (&bases, Type::FLOAT8_ARRAY),
                 (&maxes, Type::FLOAT8_ARRAY),
                 (&timeouts, Type::FLOAT8_ARRAY),
+                (&concurrency_keys, Type::TEXT_ARRAY),
             ],
         )
         .await?;

@@ -25,6 +25,8 @@ queries! {
     CLAIM = "worker/claim.sql";
     /// Puts rows claimed ahead of free slots back in the queue, unspent, through `pgtide.release`.
     RELEASE = "worker/release.sql";
+    /// Seconds until a rate limit of the queues `$1` allows a start (`pgtide.rate_wait`); NULL for none.
+    RATE_WAIT = "worker/rate_wait.sql";
     /// Records a completion flush (successes and failures) through `pgtide.complete`.
     COMPLETE = "worker/complete.sql";
     /// Marks a sql-handler batch's succeeded rows succeeded, fenced on (id, attempt, status, worker),

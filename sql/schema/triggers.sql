@@ -40,6 +40,8 @@ create or replace trigger tasks_audit_update after update on pgtide.tasks
 
 create or replace trigger queues_audit after insert or update or delete on pgtide.queues
     for each row execute function pgtide.audit_queues();
+create or replace trigger key_limits_audit after insert or update or delete on pgtide.key_limits
+    for each row execute function pgtide.audit_key_limits();
 
 create or replace trigger executions_audit_insert after insert on pgtide.executions
     for each row

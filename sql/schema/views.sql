@@ -107,7 +107,13 @@ select coalesce(s.queue, q.name) as queue,
        coalesce(s.cancelled, 0) as cancelled,
        s.oldest_due_age,
        coalesce(s.completed_5m, 0) as completed_5m,
-       coalesce(s.failure_rate_5m, 0) as failure_rate_5m
+       coalesce(s.failure_rate_5m, 0) as failure_rate_5m,
+       q.key_concurrency_limit,
+       (select count(*) from pgtide.key_limits kl where kl.queue = coalesce(s.queue, q.name))
+           as key_limit_overrides,
+       q.rate_max_starts,
+       q.rate_per,
+       coalesce(q.rate_per_key, false) as rate_per_key
   from pgtide.queue_stats s
   full join pgtide.queues q on q.name = s.queue;
 
@@ -126,6 +132,40 @@ comment on column pgtide.queue_overview.cancelled is 'Cancelled rows.';
 comment on column pgtide.queue_overview.oldest_due_age is 'How long the oldest due row has waited.';
 comment on column pgtide.queue_overview.completed_5m is 'Attempts finished in the last 5 minutes.';
 comment on column pgtide.queue_overview.failure_rate_5m is 'Share of those that failed or died.';
+comment on column pgtide.queue_overview.key_concurrency_limit is 'Running-row cap of each concurrency key; NULL for none.';
+comment on column pgtide.queue_overview.key_limit_overrides is 'How many keys have a cap of their own (pgtide.key_limits).';
+comment on column pgtide.queue_overview.rate_max_starts is 'Most starts per rate_per window; NULL for no rate limit.';
+comment on column pgtide.queue_overview.rate_per is 'The rate limit''s window.';
+comment on column pgtide.queue_overview.rate_per_key is 'Whether the rate limit applies per concurrency key.';
+
+-- Who is waiting in a shared queue: one row per queue and key with due or running rows, or with a cap
+-- of its own. Reads the due and running rows only.
+create or replace view pgtide.key_stats as
+select coalesce(a.queue, kl.queue) as queue,
+       coalesce(a.concurrency_key, kl.concurrency_key) as concurrency_key,
+       coalesce(a.queued, 0) as queued,
+       coalesce(a.running, 0) as running,
+       a.oldest_due_age,
+       coalesce(kl.concurrency_limit, q.key_concurrency_limit) as concurrency_limit
+  from (select e.queue, e.concurrency_key,
+               count(*) filter (where e.status = 'queued') as queued,
+               count(*) filter (where e.status = 'running') as running,
+               now() - min(e.visible_at) filter (where e.status = 'queued') as oldest_due_age
+          from pgtide.executions e
+         where e.status in ('queued', 'running')
+         group by e.queue, e.concurrency_key) a
+  full join pgtide.key_limits kl on kl.queue = a.queue and kl.concurrency_key = a.concurrency_key
+  left join pgtide.queues q on q.name = coalesce(a.queue, kl.queue);
+
+comment on view pgtide.key_stats is
+    'Per queue and concurrency key with due or running rows (or a cap of its own): how many wait, how '
+    'many run, how long the oldest has waited, and the cap that applies. NULL key: jobs without one.';
+comment on column pgtide.key_stats.queue is 'Queue name.';
+comment on column pgtide.key_stats.concurrency_key is 'The key; NULL for jobs without one.';
+comment on column pgtide.key_stats.queued is 'Due rows of the key waiting for a worker.';
+comment on column pgtide.key_stats.running is 'Rows of the key claimed by a worker.';
+comment on column pgtide.key_stats.oldest_due_age is 'How long the key''s oldest due row has waited.';
+comment on column pgtide.key_stats.concurrency_limit is 'The cap that applies: the key''s own, else the queue''s key limit; NULL for none.';
 
 -- What fires now: the subjects whose latest event is a firing.
 create or replace view pgtide.alerts as

@@ -48,6 +48,7 @@ pub(crate) const FILES: &[SchemaFile] = schema_files![
     "functions/keys.sql",
     "functions/validation.sql",
     "functions/enqueue.sql",
+    "functions/fair_claim.sql",
     "functions/claim.sql",
     "functions/executions.sql",
     "functions/tasks.sql",

@@ -554,10 +554,18 @@ impl Worker {
                     }
                     drop(slots);
                     if got < wanted {
-                        // Drained: sleep until a notification, the poll tick, or shutdown.
+                        // Drained, or held back by a limit: sleep until a notification (a new job,
+                        // or a finished one that makes room under a cap), the poll tick, the moment
+                        // a rate limit allows the next start, or shutdown.
+                        let nap = self
+                            .rate_wait()
+                            .await
+                            .map_or(inner.config.poll_interval, |wait| {
+                                wait.min(inner.config.poll_interval)
+                            });
                         tokio::select! {
                             () = inner.wake.notified() => {}
-                            () = tokio::time::sleep(inner.config.poll_interval) => {}
+                            () = tokio::time::sleep(nap) => {}
                             () = shutdown.cancelled() => return,
                         }
                     }
@@ -675,6 +683,28 @@ impl Worker {
                 }
             })
             .collect())
+    }
+
+    /// How long until a rate limit of this worker's queues allows a start that a due row waits for;
+    /// `None` when none holds one back (or the question failed: the poll tick covers it).
+    async fn rate_wait(&self) -> Option<Duration> {
+        let inner = &self.inner;
+        let asked = async {
+            let client = inner.db.client().await?;
+            let row = inner
+                .db
+                .query_one(&client, sql::RATE_WAIT, &[&inner.config.queues])
+                .await?;
+            Ok::<_, Error>(row.get::<_, Option<f64>>("wait_secs"))
+        }
+        .await;
+        match asked {
+            Ok(wait) => wait.map(|secs| Duration::from_secs_f64(secs.max(0.001))),
+            Err(e) => {
+                tracing::debug!(worker = %inner.id, error = %e, "could not ask for a rate limit's wait");
+                None
+            }
+        }
     }
 
     async fn register(&self) -> Result<()> {

@@ -25,6 +25,7 @@ mod failover;
 mod fencing;
 mod handlers;
 mod http_api;
+mod key_limits;
 mod lock_order;
 mod maintenance;
 mod migrate;

@@ -69,10 +69,8 @@ async fn build_from_schema_folder(db: &Database) {
 async fn a_database_built_by_migrate_has_the_catalog_of_the_schema_folder() {
     let migrated = empty_db().await;
     let report = pgtide::migrate(&migrated.db).await.unwrap();
-    assert_eq!(
-        report.applied,
-        ["V8__baseline", "V9__executions_autovacuum_unthrottled"]
-    );
+    assert_eq!(report.applied[0], "V8__baseline");
+    assert_eq!(report.applied.len(), common::migration_count());
     assert_eq!(
         report.schema_files.len(),
         pgtide::migrate::schema_files().len()
@@ -186,14 +184,17 @@ async fn build_pre_squash(db: &Database, worker_role: &str) {
         .unwrap();
 }
 
-/// Every row of every table, as text: what an upgrade must keep.
+/// Every row of every table, as text: what an upgrade must keep. The columns that migrations after
+/// the baseline added (NULL or their default on an old row) are left out.
 async fn rows(db: &Database) -> String {
     common::one(
         db,
         "select string_agg(x, E'\\n' order by x) from (
-             select 'task ' || t::text from pgtide.tasks t
-             union all select 'execution ' || e::text from pgtide.executions e
-             union all select 'queue ' || q::text from pgtide.queues q
+             select 'task ' || (to_jsonb(t) - 'concurrency_key')::text from pgtide.tasks t
+             union all select 'execution ' || (to_jsonb(e) - 'concurrency_key')::text
+                         from pgtide.executions e
+             union all select 'queue ' || (to_jsonb(q) - array['key_concurrency_limit',
+                         'rate_max_starts', 'rate_per', 'rate_per_key'])::text from pgtide.queues q
              union all select 'audit ' || a::text from pgtide.audit_log a
              union all select 'alert ' || e::text from pgtide.alert_events e
              union all select 'delivery ' || d::text from pgtide.alert_deliveries d

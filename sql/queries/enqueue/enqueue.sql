@@ -9,4 +9,5 @@ select pgtide.enqueue(
     retry_strategy => $8::text,
     retry_base => make_interval(secs => $9::float8),
     retry_max => make_interval(secs => $10::float8),
-    timeout => make_interval(secs => $11::float8))
+    timeout => make_interval(secs => $11::float8),
+    concurrency_key => $12::text)

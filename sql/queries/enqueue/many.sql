@@ -7,19 +7,19 @@
 with input as materialized (
     select i.*, coalesce(i.key, pgtide.uuid_v7()::text) as idempotency_key
       from unnest($1::text[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],
-                  $7::int[], $8::text[], $9::float8[], $10::float8[], $11::float8[])
+                  $7::int[], $8::text[], $9::float8[], $10::float8[], $11::float8[], $12::text[])
            with ordinality
            as i(handler, payload, queue, run_at, key, priority, max_attempts, retry_strategy,
-                retry_base, retry_max, timeout, ord)
+                retry_base, retry_max, timeout, concurrency_key, ord)
 ), inserted as (
     insert into pgtide.executions (
         handler, payload, queue, priority, status, max_attempts, retry_strategy, retry_base,
-        retry_max, timeout, idempotency_key, visible_at)
+        retry_max, timeout, idempotency_key, visible_at, concurrency_key)
     select handler, payload, queue, priority::smallint,
            case when run_at > now() then 'scheduled' else 'queued' end::pgtide.execution_status,
            max_attempts, retry_strategy, make_interval(secs => retry_base),
            make_interval(secs => retry_max), make_interval(secs => timeout), idempotency_key,
-           greatest(coalesce(run_at, now()), now())
+           greatest(coalesce(run_at, now()), now()), concurrency_key
       from input
      order by ord
     on conflict (idempotency_key) do nothing

@@ -82,10 +82,41 @@ begin
             jsonb_build_object('concurrency_limit', old_limit),
             jsonb_build_object('concurrency_limit', new.concurrency_limit));
     end if;
+    if new.key_concurrency_limit is distinct from
+       (case when tg_op = 'UPDATE' then old.key_concurrency_limit end) then
+        perform pgtide.audit('queue.key_limit', 'queue', new.name,
+            jsonb_build_object('concurrency_limit',
+                case when tg_op = 'UPDATE' then old.key_concurrency_limit end),
+            jsonb_build_object('concurrency_limit', new.key_concurrency_limit));
+    end if;
+    if tg_op = 'INSERT' and new.rate_max_starts is not null
+       or tg_op = 'UPDATE' and (new.rate_max_starts, new.rate_per, new.rate_per_key)
+                               is distinct from (old.rate_max_starts, old.rate_per, old.rate_per_key) then
+        perform pgtide.audit('queue.rate_limit', 'queue', new.name,
+            case when tg_op = 'UPDATE' then jsonb_build_object('max_starts', old.rate_max_starts,
+                'per', old.rate_per, 'per_key', old.rate_per_key) end,
+            jsonb_build_object('max_starts', new.rate_max_starts, 'per', new.rate_per,
+                'per_key', new.rate_per_key));
+    end if;
     return null;
 end $$;
 
 comment on function pgtide.audit_queues() is 'Trigger: audits queue pauses, resumes and limit changes.';
+
+-- A key's own limit: audited as a queue.key_limit with the key beside the limit.
+create or replace function pgtide.audit_key_limits() returns trigger language plpgsql as $$
+declare
+    r pgtide.key_limits := case when tg_op = 'DELETE' then old else new end;
+begin
+    perform pgtide.audit('queue.key_limit', 'queue', r.queue,
+        case when tg_op <> 'INSERT' then jsonb_build_object('concurrency_key', old.concurrency_key,
+            'concurrency_limit', old.concurrency_limit) end,
+        case when tg_op <> 'DELETE' then jsonb_build_object('concurrency_key', new.concurrency_key,
+            'concurrency_limit', new.concurrency_limit) end);
+    return null;
+end $$;
+
+comment on function pgtide.audit_key_limits() is 'Trigger: audits per-key limit overrides set, changed and removed.';
 
 -- Manual triggers (a task's execution with no slot) and requeues from the DLQ (a fresh attempt 1 that
 -- retries another row). The WHEN clauses keep the hot paths (enqueue, scheduled fires, retries,

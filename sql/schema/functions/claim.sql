@@ -5,37 +5,72 @@
 --
 -- Applied by `pgtide migrate` whenever this file changes (see sql/schema/README.md).
 
--- The general claim: any number of queues, paused ones skipped, concurrency limits honoured. Locks the
--- rows it returns (FOR UPDATE SKIP LOCKED) for the caller's transaction; pgtide.claim updates them.
+-- The general claim: any number of queues, paused ones skipped, concurrency and rate limits honoured.
+-- Locks the rows it returns (FOR UPDATE SKIP LOCKED) for the caller's transaction; pgtide.claim
+-- updates them. Queues dispatched by key (see fair_claim.sql) are claimed first, round-robin across
+-- their keys; the rest of max_rows goes to the other queues in priority order.
 create or replace function pgtide.claim_ids(queues text[], max_rows int) returns bigint[]
 language plpgsql volatile as $$
 #variable_conflict use_column
 declare
-    ids bigint[];
+    ids bigint[] := '{}';
+    more bigint[];
+    keyed text[];
+    rated text[];
+    q text;
+    budget int := claim_ids.max_rows;
+    served text[];
+    counts int[];
 begin
     -- Serialize claims on this caller's limited queues (in name order, so two workers never deadlock).
     -- In READ COMMITTED every statement of a volatile function takes a new snapshot, so the claim
     -- below counts every row another worker claimed and committed before this lock was granted:
-    -- concurrent claims cannot together overshoot a queue's concurrency_limit.
+    -- concurrent claims cannot together overshoot a queue's or a key's limit, or a rate.
     perform 1
        from pgtide.queues q
       where q.name = any (claim_ids.queues)
-        and q.concurrency_limit is not null
+        and (q.concurrency_limit is not null or q.key_concurrency_limit is not null
+             or q.rate_max_starts is not null
+             or exists (select 1 from pgtide.key_limits kl where kl.queue = q.name))
         and not q.paused
       order by q.name
         for update;
+    select array_agg(q.name order by q.name) filter (
+               where q.key_concurrency_limit is not null or q.rate_per_key
+                  or exists (select 1 from pgtide.key_limits kl where kl.queue = q.name)),
+           array_agg(q.name) filter (
+               where q.rate_max_starts is not null and not q.rate_per_key
+                 and q.key_concurrency_limit is null
+                 and not exists (select 1 from pgtide.key_limits kl where kl.queue = q.name))
+      into keyed, rated
+      from pgtide.queues q
+     where q.name = any (claim_ids.queues)
+       and not q.paused;
+    foreach q in array coalesce(keyed, '{}') loop
+        exit when budget <= 0;
+        more := pgtide.claim_keys(q, budget);
+        ids := ids || more;
+        budget := budget - cardinality(more);
+    end loop;
+    if budget <= 0 then
+        return ids;
+    end if;
     -- Paused queues are skipped. One lateral probe per queue walks the partial claim index (queue,
     -- priority, visible_at, id), so the cost depends only on how many rows are claimed, not on how
     -- many scheduled or finished rows exist. SKIP LOCKED lets any number of workers claim at once.
     with open_queues as (
         select q.name,
-               case when s.concurrency_limit is null then claim_ids.max_rows::bigint
-                    else least(claim_ids.max_rows::bigint, s.concurrency_limit - (
-                            select count(*) from pgtide.executions r
-                             where r.status = 'running' and r.queue = q.name)) end as room
+               least(budget::bigint,
+                     case when s.concurrency_limit is null then budget::bigint
+                          else s.concurrency_limit - (
+                               select count(*) from pgtide.executions r
+                                where r.status = 'running' and r.queue = q.name) end,
+                     case when s.rate_max_starts is null then budget::bigint
+                          else pgtide.rate_room(q.name, '', s.rate_max_starts, s.rate_per) end) as room
           from unnest(claim_ids.queues) as q(name)
           left join pgtide.queues s on s.name = q.name
          where s.paused is not true
+           and not (q.name = any (coalesce(keyed, '{}')))
     ), due as (
         select c.id, c.priority, c.visible_at
           from open_queues q
@@ -49,15 +84,30 @@ begin
                    for update skip locked
                ) c
          order by c.priority, c.visible_at, c.id
-         limit claim_ids.max_rows
+         limit budget
     )
-    select array_agg(due.id) into ids from due;
+    select array_agg(due.id) into more from due;
+    if more is not null then
+        ids := ids || more;
+        -- Rate-limited queues log their starts.
+        if rated is not null then
+            select array_agg(g.queue), array_agg(g.n) into served, counts
+              from (select e.queue, count(*)::int as n
+                      from pgtide.executions e
+                     where e.id = any (more) and e.queue = any (rated)
+                     group by 1) g;
+            for i in 1 .. coalesce(cardinality(served), 0) loop
+                perform pgtide.record_starts(served[i], array[''], array[counts[i]],
+                    (select s.rate_max_starts from pgtide.queues s where s.name = served[i]));
+            end loop;
+        end if;
+    end if;
     return ids;
 end $$;
 
 comment on function pgtide.claim_ids(text[], int) is
     'Internal (pgtide.claim''s general path): locks and returns the ids of up to max_rows due rows of '
-    'queues, skipping paused queues and honouring concurrency limits.';
+    'queues, skipping paused queues and honouring concurrency, key and rate limits.';
 
 create or replace function pgtide.claim(queues text[], max_rows int, worker text, lease_secs float8,
                                          async_commit boolean default false)
@@ -123,13 +173,15 @@ create or replace function pgtide.complete(worker text, ok_ids bigint[], ok_atte
 returns table (id bigint, status text, retry_id bigint)
 language plpgsql volatile as $$
 #variable_conflict use_column
+declare
+    done_ids bigint[];
+    freed text[];
 begin
     perform set_config('plan_cache_mode', 'force_generic_plan', true);
     if cardinality(complete.ok_ids) > 0 then
         -- The status is compared as text on purpose: it keeps the planner from reading every running
         -- row through the lease index, so each row is found by its primary key whatever the
         -- statistics say.
-        return query
         with done as (
             update pgtide.executions e
                set status = 'succeeded',
@@ -142,22 +194,33 @@ begin
                and e.attempt = c.attempt
                and e.status::text = 'running'
                and e.worker_id = complete.worker
-            returning e.id
+            returning e.id, e.queue
         )
-        select done.id, 'succeeded'::text, null::bigint from done;
+        select array_agg(done.id), array_agg(distinct done.queue) into done_ids, freed from done;
+        return query select unnest(done_ids), 'succeeded'::text, null::bigint;
     end if;
     if cardinality(complete.fail_ids) > 0 then
+        freed := coalesce(freed, '{}') || array(
+            select distinct e.queue from pgtide.executions e where e.id = any (complete.fail_ids));
         return query
         select f.id, f.status::text, f.retry_id
           from pgtide.fail_attempts(complete.fail_ids, complete.fail_attempts, complete.fail_errors,
                                     complete.fail_permanent, complete.worker) f;
     end if;
+    -- A finished row of a limited queue makes room: wake the queue's idle workers, which sleep after
+    -- a claim that the limit cut short.
+    perform pg_notify('pgtide_jobs', s.name)
+       from pgtide.queues s
+      where s.name = any (freed)
+        and (s.concurrency_limit is not null or s.key_concurrency_limit is not null
+             or exists (select 1 from pgtide.key_limits kl where kl.queue = s.name));
 end $$;
 
 comment on function pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]) is
     'Internal (the worker''s completion flush): marks ok_ids succeeded with their results and records '
-    'fail_ids as failed (with a scheduled retry) or dead, fenced on attempt, status and worker. Returns '
-    'the rows recorded; a row missing from the answer was no longer this worker''s.';
+    'fail_ids as failed (with a scheduled retry) or dead, fenced on attempt, status and worker, and wakes '
+    'the workers of a limited queue that got room. Returns the rows recorded; a row missing from the '
+    'answer was no longer this worker''s.';
 
 -- The one failure transition, shared by workers (handler errors, panics, timeouts, unknown handlers)
 -- and the rescuer (expired leases). Fenced: only rows still running this attempt (and, for a worker,
@@ -192,10 +255,10 @@ language sql volatile as $$
         insert into pgtide.executions (
             task_id, task_name, queue, handler, payload, priority, status, attempt, max_attempts,
             retry_strategy, retry_base, retry_max, timeout, idempotency_key, retry_of, scheduled_for,
-            visible_at)
+            concurrency_key, visible_at)
         select m.task_id, m.task_name, m.queue, m.handler, m.payload, m.priority, 'scheduled',
                m.attempt + 1, m.max_attempts, m.retry_strategy, m.retry_base, m.retry_max, m.timeout,
-               pgtide.retry_key(m.idempotency_key, m.attempt), m.id, m.scheduled_for,
+               pgtide.retry_key(m.idempotency_key, m.attempt), m.id, m.scheduled_for, m.concurrency_key,
                now() + pgtide.retry_delay(m.retry_strategy, m.retry_base, m.retry_max, m.attempt)
                        * (1 + 0.1 * random())
           from marked m

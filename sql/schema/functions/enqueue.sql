@@ -13,7 +13,8 @@ create or replace function pgtide.enqueue(
     retry_strategy text default 'exponential',
     retry_base interval default '10 seconds',
     retry_max interval default '1 hour',
-    timeout interval default '5 minutes'
+    timeout interval default '5 minutes',
+    concurrency_key text default null
 ) returns bigint language plpgsql volatile as $$
 #variable_conflict use_column
 declare
@@ -32,12 +33,15 @@ begin
            and enqueue.retry_max >= interval '0'
            and enqueue.timeout > interval '0'
            and (enqueue.payload is null or octet_length(enqueue.payload::text) <= 1048576)
-           and (enqueue.idempotency_key is null or enqueue.idempotency_key <> ''),
+           and (enqueue.idempotency_key is null or enqueue.idempotency_key <> '')
+           and (enqueue.concurrency_key is null
+                or (enqueue.concurrency_key <> '' and length(enqueue.concurrency_key) <= 200)),
            false) then
         perform pgtide.check_policy('pgtide.enqueue', enqueue.handler, enqueue.queue,
             enqueue.priority, enqueue.max_attempts, enqueue.retry_strategy, enqueue.retry_base,
             enqueue.retry_max, enqueue.timeout);
         perform pgtide.check_payload('pgtide.enqueue', enqueue.payload);
+        perform pgtide.check_concurrency_key('pgtide.enqueue', enqueue.concurrency_key);
         perform pgtide.invalid_input('pgtide.enqueue', 'idempotency_key', '',
             'NULL (a generated key) or a non-empty key');
     end if;
@@ -48,13 +52,13 @@ begin
     perform set_config('pgtide.enqueueing', 'on', true);
     insert into pgtide.executions (
         handler, payload, queue, priority, status, max_attempts, retry_strategy, retry_base,
-        retry_max, timeout, idempotency_key, visible_at)
+        retry_max, timeout, idempotency_key, visible_at, concurrency_key)
     values (
         enqueue.handler, coalesce(enqueue.payload, '{}'), enqueue.queue, enqueue.priority,
         case when enqueue.run_at > now() then 'scheduled' else 'queued' end::pgtide.execution_status,
         enqueue.max_attempts, enqueue.retry_strategy, enqueue.retry_base, enqueue.retry_max,
         enqueue.timeout, coalesce(enqueue.idempotency_key, gen_random_uuid()::text),
-        greatest(coalesce(enqueue.run_at, now()), now()))
+        greatest(coalesce(enqueue.run_at, now()), now()), enqueue.concurrency_key)
     on conflict (idempotency_key) do nothing
     returning id into new_id;
     perform set_config('pgtide.enqueueing', 'off', true);
@@ -72,6 +76,7 @@ begin
     return new_id;
 end $$;
 
-comment on function pgtide.enqueue(text, jsonb, text, timestamptz, text, int, int, text, interval, interval, interval) is
+comment on function pgtide.enqueue(text, jsonb, text, timestamptz, text, int, int, text, interval, interval, interval, text) is
     'Enqueues an ad-hoc job and returns its execution id. run_at in the future gives a scheduled row, '
-    'otherwise queued. An existing idempotency_key returns the existing row''s id and inserts nothing.';
+    'otherwise queued. An existing idempotency_key returns the existing row''s id and inserts nothing. '
+    'concurrency_key groups the job with others under a queue''s key limits (pgtide.set_key_limit).';

@@ -20,11 +20,12 @@ begin
 
     insert into pgtide.executions (
         task_id, task_name, queue, handler, payload, priority, status, attempt, max_attempts,
-        retry_strategy, retry_base, retry_max, timeout, idempotency_key, retry_of, scheduled_for)
+        retry_strategy, retry_base, retry_max, timeout, idempotency_key, retry_of, scheduled_for,
+        concurrency_key)
     values (
         dead.task_id, dead.task_name, dead.queue, dead.handler, dead.payload, dead.priority, 'queued',
         1, dead.max_attempts, dead.retry_strategy, dead.retry_base, dead.retry_max, dead.timeout,
-        dead.idempotency_key || ':requeued', dead.id, dead.scheduled_for)
+        dead.idempotency_key || ':requeued', dead.id, dead.scheduled_for, dead.concurrency_key)
     on conflict (idempotency_key) do nothing
     returning id into new_id;
 

@@ -50,6 +50,82 @@ end $$;
 comment on function pgtide.set_queue_limit(text, int) is
     'Caps running rows of a queue across all workers together; NULL removes the cap.';
 
+-- Without a key: the default cap of every key of the queue (jobs without a key count as one key).
+-- With a key: that key's own cap, over the default. A queue with any key limit is dispatched
+-- round-robin across keys (see fair_claim.sql).
+create or replace function pgtide.set_key_limit(queue text, concurrency_limit int,
+                                                concurrency_key text default null) returns void
+language plpgsql volatile as $$
+#variable_conflict use_variable
+begin
+    perform pgtide.check_queue('pgtide.set_key_limit', queue);
+    perform pgtide.check_concurrency_key('pgtide.set_key_limit', concurrency_key);
+    if concurrency_limit < 1 then
+        perform pgtide.invalid_input('pgtide.set_key_limit', 'concurrency_limit',
+            concurrency_limit::text, 'NULL (no limit) or an integer >= 1');
+    end if;
+    -- The settings row exists whatever is set: claims find the queue's limits through it.
+    insert into pgtide.queues as q (name) values (queue) on conflict (name) do nothing;
+    if concurrency_key is null then
+        update pgtide.queues q
+           set key_concurrency_limit = concurrency_limit, updated_at = now()
+         where q.name = queue and q.key_concurrency_limit is distinct from concurrency_limit;
+    elsif concurrency_limit is null then
+        delete from pgtide.key_limits kl where kl.queue = queue and kl.concurrency_key = concurrency_key;
+    else
+        insert into pgtide.key_limits as kl (queue, concurrency_key, concurrency_limit)
+        values (queue, concurrency_key, concurrency_limit)
+        on conflict on constraint key_limits_pkey do update
+           set concurrency_limit = excluded.concurrency_limit, updated_at = now()
+         where kl.concurrency_limit is distinct from excluded.concurrency_limit;
+    end if;
+    -- A raised or removed limit makes room: wake idle workers.
+    perform pg_notify('pgtide_jobs', queue);
+end $$;
+
+comment on function pgtide.set_key_limit(text, int, text) is
+    'Caps running rows per concurrency key of a queue across all workers: without a key, every key''s '
+    'default (jobs without a key count as one key); with one, that key''s override. NULL removes the '
+    'limit. A queue with a key limit dispatches round-robin across keys.';
+
+-- A sliding window: at most max_starts claims in any span of `per`, counted across all workers.
+create or replace function pgtide.set_rate_limit(queue text, max_starts int, per interval,
+                                                 per_key boolean default false) returns void
+language plpgsql volatile as $$
+#variable_conflict use_variable
+begin
+    perform pgtide.check_queue('pgtide.set_rate_limit', queue);
+    if max_starts < 1 then
+        perform pgtide.invalid_input('pgtide.set_rate_limit', 'max_starts', max_starts::text,
+            'NULL (no limit) or an integer >= 1');
+    end if;
+    if max_starts is not null and (per is null or per <= interval '0') then
+        perform pgtide.invalid_input('pgtide.set_rate_limit', 'per', per::text, 'an interval > 0');
+    end if;
+    if per_key is null then
+        perform pgtide.invalid_input('pgtide.set_rate_limit', 'per_key', null, 'true or false');
+    end if;
+    insert into pgtide.queues as q (name) values (queue) on conflict (name) do nothing;
+    update pgtide.queues q
+       set rate_max_starts = max_starts,
+           rate_per = case when max_starts is null then null else per end,
+           rate_per_key = max_starts is not null and per_key,
+           updated_at = now()
+     where q.name = queue
+       and (q.rate_max_starts, q.rate_per, q.rate_per_key) is distinct from
+           (max_starts, case when max_starts is null then null else per end,
+            max_starts is not null and per_key);
+    if found then
+        -- The log counted starts for the old shape of the limit (the queue or its keys).
+        delete from pgtide.rate_windows w where w.queue = queue;
+    end if;
+    perform pg_notify('pgtide_jobs', queue);
+end $$;
+
+comment on function pgtide.set_rate_limit(text, int, interval, boolean) is
+    'Allows at most max_starts starts in any window of length per, in the queue or, with per_key, '
+    'for each concurrency key; enforced across all workers. max_starts NULL removes the limit.';
+
 -- Attempts finished per queue and minute, for the console's charts and its hourly rates: succeeded,
 -- and failed (failed or dead). Reads the finished-rows index, so it stays cheap on a long history.
 create or replace function pgtide.queue_minutes(since interval default interval '1 hour')

@@ -11,9 +11,9 @@ declare
     kind text := regexp_replace(lower(btrim(role_kind)), '^pgtide_', '');
     r text := role_name;
     enqueue_fns text := 'pgtide.enqueue(text, jsonb, text, timestamptz, text, int, int, text, interval, '
-        'interval, interval), pgtide.check_policy(text, text, text, int, int, text, interval, interval, '
+        'interval, interval, text), pgtide.check_policy(text, text, text, int, int, text, interval, interval, '
         'interval), pgtide.check_payload(text, jsonb), pgtide.invalid_input(text, text, text, text), '
-        'pgtide.notify_queue(text)';
+        'pgtide.check_concurrency_key(text, text), pgtide.notify_queue(text)';
 begin
     if kind is null or kind not in ('enqueuer', 'operator', 'worker') then
         perform pgtide.invalid_input('pgtide.grant', 'role_kind', role_kind,
@@ -29,15 +29,15 @@ begin
         -- never payloads, results or errors (they may hold other teams' data).
         execute format('grant execute on function %s to %I', enqueue_fns, r);
         execute format('grant insert (handler, payload, queue, priority, status, max_attempts, '
-            'retry_strategy, retry_base, retry_max, timeout, idempotency_key, visible_at) '
-            'on pgtide.executions to %I', r);
+            'retry_strategy, retry_base, retry_max, timeout, idempotency_key, visible_at, '
+            'concurrency_key) on pgtide.executions to %I', r);
         execute format('grant select (id, idempotency_key, queue, handler, status, attempt, '
             'max_attempts, visible_at, started_at, finished_at, created_at) on pgtide.executions to %I', r);
     elsif kind = 'operator' then
         execute format('grant execute on all functions in schema pgtide to %I', r);
         execute format('revoke execute on function pgtide.grant(text, text) from %I', r);
         execute format('grant select, insert, update, delete on pgtide.tasks, pgtide.executions, '
-            'pgtide.queues to %I', r);
+            'pgtide.queues, pgtide.key_limits, pgtide.key_cursors, pgtide.rate_windows to %I', r);
         execute format('grant select on all tables in schema pgtide to %I', r);
         execute format('grant insert on pgtide.audit_log to %I', r);
     else
@@ -49,12 +49,17 @@ begin
             'pgtide.prune(interval, pgtide.execution_status[], int), pgtide.audit_surface(), '
             'pgtide.audit(text, text, text, jsonb, jsonb), pgtide.jsonb_diff(jsonb, jsonb), '
             'pgtide.claim(text[], int, text, float8, boolean), pgtide.claim_ids(text[], int), '
-            'pgtide.release(text, bigint[], int[]), pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]) to %I',
+            'pgtide.release(text, bigint[], int[]), pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]), '
+            'pgtide.claim_keys(text, int), pgtide.rate_room(text, text, int, interval), '
+            'pgtide.record_starts(text, text[], int[], int), pgtide.rate_wait(text[]) to %I',
             enqueue_fns, r);
         execute format('grant select, insert, update, delete on pgtide.executions, pgtide.leader, '
             'pgtide.workers to %I', r);
         execute format('grant select, update on pgtide.tasks to %I', r);
-        execute format('grant select on pgtide.queues, pgtide.refinery_schema_history, pgtide.schema_files to %I', r);
+        execute format('grant select on pgtide.queues, pgtide.key_limits, pgtide.refinery_schema_history, '
+            'pgtide.schema_files to %I', r);
+        -- Fair and rate-limited claims keep their round-robin cursor and their log of starts.
+        execute format('grant select, insert, update on pgtide.key_cursors, pgtide.rate_windows to %I', r);
         -- SELECT ... FOR UPDATE (pgtide.claim_ids serializes claims of a limited queue) needs UPDATE
         -- on some column; updated_at is the harmless one.
         execute format('grant update (updated_at) on pgtide.queues to %I', r);

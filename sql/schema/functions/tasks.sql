@@ -42,7 +42,8 @@ create or replace function pgtide.create_task(
     timeout interval default '5 minutes',
     overlap text default 'allow',
     misfire text default 'fire_once',
-    tags text[] default '{}'
+    tags text[] default '{}',
+    concurrency_key text default null
 ) returns bigint language plpgsql volatile as $$
 #variable_conflict use_column
 declare
@@ -66,6 +67,7 @@ begin
         perform pgtide.invalid_input('pgtide.create_task', 'misfire', create_task.misfire,
             '''fire_once'', ''skip'' or ''catch_up''');
     end if;
+    perform pgtide.check_concurrency_key('pgtide.create_task', create_task.concurrency_key);
     if exists (select 1 from pgtide.tasks t where t.name = create_task.name) then
         raise exception using
             errcode = 'unique_violation',
@@ -74,19 +76,20 @@ begin
 
     insert into pgtide.tasks (
         name, handler, payload, cron, every, run_at, timezone, queue, priority, max_attempts,
-        retry_strategy, retry_base, retry_max, timeout, overlap, misfire, tags, next_run_at)
+        retry_strategy, retry_base, retry_max, timeout, overlap, misfire, tags, next_run_at,
+        concurrency_key)
     values (
         create_task.name, create_task.handler, coalesce(create_task.payload, '{}'),
         nullif(btrim(create_task.cron), ''), create_task.every, create_task.run_at,
         create_task.timezone, create_task.queue, create_task.priority, create_task.max_attempts,
         create_task.retry_strategy, create_task.retry_base, create_task.retry_max,
         create_task.timeout, create_task.overlap, create_task.misfire,
-        coalesce(create_task.tags, '{}'), create_task.run_at)
+        coalesce(create_task.tags, '{}'), create_task.run_at, create_task.concurrency_key)
     returning id into new_id;
     return new_id;
 end $$;
 
-comment on function pgtide.create_task(text, text, jsonb, text, interval, timestamptz, text, text, int, int, text, interval, interval, interval, text, text, text[]) is
+comment on function pgtide.create_task(text, text, jsonb, text, interval, timestamptz, text, text, int, int, text, interval, interval, interval, text, text, text[], text) is
     'Creates a task (exactly one of cron, every, run_at) and returns its id. The scheduler computes '
     'next_run_at for cron and interval tasks as soon as the pgtide_tasks notification reaches it.';
 
@@ -155,10 +158,10 @@ begin
     end if;
     insert into pgtide.executions (
         task_id, task_name, queue, handler, payload, priority, status, max_attempts, retry_strategy,
-        retry_base, retry_max, timeout, idempotency_key)
+        retry_base, retry_max, timeout, idempotency_key, concurrency_key)
     values (
         t.id, t.name, t.queue, t.handler, t.payload, t.priority, 'queued', t.max_attempts,
-        t.retry_strategy, t.retry_base, t.retry_max, t.timeout, key)
+        t.retry_strategy, t.retry_base, t.retry_max, t.timeout, key, t.concurrency_key)
     on conflict (idempotency_key) do nothing
     returning id into new_id;
     if new_id is null then

@@ -90,6 +90,23 @@ end $$;
 
 comment on function pgtide.check_queue(text, text) is 'Internal: validates a queue name; raises on bad input.';
 
+-- NULL is no key. A key is compared as it is (no trimming): 'acme' and 'Acme' are two tenants.
+create or replace function pgtide.check_concurrency_key(fn text, concurrency_key text) returns void
+language plpgsql volatile as $$
+begin
+    if concurrency_key = '' then
+        perform pgtide.invalid_input(fn, 'concurrency_key', concurrency_key,
+            'NULL (no key) or a non-empty key');
+    end if;
+    if length(concurrency_key) > 200 then
+        perform pgtide.invalid_input(fn, 'concurrency_key', left(concurrency_key, 40) || '...',
+            'at most 200 characters');
+    end if;
+end $$;
+
+comment on function pgtide.check_concurrency_key(text, text) is
+    'Internal: validates a concurrency key (NULL, or 1 to 200 characters); raises on bad input.';
+
 -- One field of a cron expression: a comma list of *, ? (when any_ok), a value, a range a-b, each
 -- with an optional /step. Values are lo..hi, or names (the first stands for first_name_value).
 create or replace function pgtide.check_cron_field(

@@ -52,6 +52,7 @@ create table pgtide.executions (
     error            text,
     result           jsonb,
     created_at       timestamptz not null default now(),
+    concurrency_key  text,
     constraint executions_idempotency_key_key unique (idempotency_key),
     constraint executions_handler_not_empty check (handler <> ''),
     constraint executions_queue_not_empty check (queue <> ''),
@@ -62,7 +63,8 @@ create table pgtide.executions (
     constraint executions_retry_max_not_negative check (retry_max >= interval '0'),
     constraint executions_timeout_positive check (timeout > interval '0'),
     constraint executions_running_has_lease check (
-        status <> 'running' or (worker_id is not null and lease_until is not null))
+        status <> 'running' or (worker_id is not null and lease_until is not null)),
+    constraint executions_concurrency_key_shape check (concurrency_key <> '' and length(concurrency_key) <= 200)
 ) with (
     fillfactor = 80,
     autovacuum_vacuum_scale_factor = 0.01,
@@ -99,11 +101,22 @@ comment on column pgtide.executions.finished_at is 'When the attempt ended.';
 comment on column pgtide.executions.error is 'Why the attempt failed, was rescued, or was cancelled.';
 comment on column pgtide.executions.result is 'JSON result of a successful handler.';
 comment on column pgtide.executions.created_at is 'When the row was inserted.';
+comment on column pgtide.executions.concurrency_key is 'The tenant (or any group) whose jobs share a key limit; NULL for none. Copied from the task and into retries.';
 
 -- Claim: only due rows are in this index, so a claim costs the same with a million scheduled or finished
 -- rows beside them.
 create index executions_claim_idx on pgtide.executions (queue, priority, visible_at, id)
     where status = 'queued';
+-- Fair claims (a queue with a key limit or a per-key rate) walk the distinct keys of the queue's due
+-- rows, one index probe per key, and take each key's head in its own order; jobs without a key are
+-- one group (''). It holds due rows only, like the claim index.
+create index executions_key_claim_idx on pgtide.executions
+    (queue, (coalesce(concurrency_key, '')), priority, visible_at, id)
+    where status = 'queued';
+-- Key caps count a key's running rows. Rows without a key stay out, so a queue that uses no keys
+-- pays nothing for it on every claim.
+create index executions_key_running_idx on pgtide.executions (queue, concurrency_key)
+    where status = 'running' and concurrency_key is not null;
 -- Promoter: pending delayed jobs and retries, earliest first.
 create index executions_scheduled_idx on pgtide.executions (visible_at) where status = 'scheduled';
 -- Rescuer: running rows by lease expiry.

@@ -33,6 +33,7 @@ create table pgtide.tasks (
     tags            text[]      not null default '{}',
     created_at      timestamptz not null default now(),
     updated_at      timestamptz not null default now(),
+    concurrency_key text,
     constraint tasks_name_not_empty check (name <> ''),
     constraint tasks_handler_not_empty check (handler <> ''),
     constraint tasks_queue_not_empty check (queue <> ''),
@@ -44,7 +45,8 @@ create table pgtide.tasks (
     constraint tasks_timeout_positive check (timeout > interval '0'),
     constraint tasks_overlap_known check (overlap in ('allow', 'skip')),
     constraint tasks_misfire_known check (misfire in ('fire_once', 'skip', 'catch_up')),
-    constraint tasks_status_known check (status in ('active', 'paused', 'finished', 'invalid'))
+    constraint tasks_status_known check (status in ('active', 'paused', 'finished', 'invalid')),
+    constraint tasks_concurrency_key_shape check (concurrency_key <> '' and length(concurrency_key) <= 200)
 );
 
 comment on table pgtide.tasks is
@@ -75,5 +77,6 @@ comment on column pgtide.tasks.last_error is 'Why the task is invalid (a schedul
 comment on column pgtide.tasks.tags is 'Free-form labels for operators.';
 comment on column pgtide.tasks.created_at is 'When the task was created.';
 comment on column pgtide.tasks.updated_at is 'When the task was last changed.';
+comment on column pgtide.tasks.concurrency_key is 'Concurrency key of every execution it fires; NULL for none.';
 
 create index tasks_due_idx on pgtide.tasks (next_run_at) where status = 'active';

@@ -1,0 +1,386 @@
+//! Tenants sharing a queue: per-key caps held across worker processes, round-robin dispatch that
+//! keeps a small tenant from waiting behind a large one, and rate limits on starts. Each proof runs
+//! the same scenario without the limit too, so it shows the limit is what makes the difference.
+
+use crate::common;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use common::{scalar, test_db, wait_until, Process, RunningWorker, TestDb};
+use pgtide::{Database, NewJob, WorkerConfig};
+
+/// Writes a worker config for `queue` with `concurrency` slots and a `sleep` shell handler of 20 ms.
+fn worker_config(
+    t: &TestDb,
+    dir_name: &str,
+    queue: &str,
+    concurrency: usize,
+) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgtide-{dir_name}-{}", t.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("pgtide.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[worker]\nqueues = [\"{queue}\"]\nconcurrency = {concurrency}\npoll_interval = \"1s\"\n\
+             [handlers.nap]\nkind = \"shell\"\ncommand = [\"sleep\", \"0.02\"]\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Starts `n` `pgtide worker` processes with `config`.
+fn start_workers(t: &TestDb, config: &std::path::Path, n: usize) -> Vec<Process> {
+    (0..n)
+        .map(|i| {
+            Process::start(
+                &[
+                    "worker",
+                    "--no-maintenance",
+                    "--database-url",
+                    &t.url,
+                    "--config",
+                    config.to_str().unwrap(),
+                ],
+                config.with_file_name(format!("worker-{i}.log")),
+            )
+        })
+        .collect()
+}
+
+/// Samples running rows per key of `queue` every 2 ms until `stop`: the most of each key at once,
+/// and the most of the queue at once.
+fn sample_running_per_key(
+    db: Database,
+    queue: &'static str,
+    stop: Arc<AtomicBool>,
+) -> Arc<Mutex<(HashMap<String, i64>, i64)>> {
+    let peaks = Arc::new(Mutex::new((HashMap::new(), 0)));
+    let seen = peaks.clone();
+    tokio::spawn(async move {
+        let client = db.client().await.unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let rows = client
+                .query(
+                    "select concurrency_key, count(*) from pgtide.executions
+                      where status = 'running' and queue = $1 group by 1",
+                    &[&queue],
+                )
+                .await
+                .unwrap();
+            {
+                let mut peaks = seen.lock().unwrap();
+                let mut total = 0;
+                for row in rows {
+                    let key: String = row.get::<_, Option<String>>(0).unwrap_or_default();
+                    let n: i64 = row.get(1);
+                    total += n;
+                    let peak = peaks.0.entry(key).or_insert(0);
+                    *peak = (*peak).max(n);
+                }
+                peaks.1 = peaks.1.max(total);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    peaks
+}
+
+/// Runs 6 keys x 20 jobs of 20 ms on three worker processes of 8 slots, with `cap` per key (or
+/// none), and returns the most running rows seen per key and in all.
+async fn run_six_tenants(
+    t: &TestDb,
+    queue: &'static str,
+    cap: Option<i32>,
+) -> (HashMap<String, i64>, i64) {
+    let client = t.client().await.unwrap();
+    if let Some(cap) = cap {
+        client
+            .execute("select pgtide.set_key_limit($1, $2)", &[&queue, &cap])
+            .await
+            .unwrap();
+    }
+    let jobs: Vec<NewJob> = (0..120)
+        .map(|n| {
+            NewJob::new("nap")
+                .queue(queue)
+                .concurrency_key(format!("tenant-{}", n % 6))
+        })
+        .collect();
+    pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peaks = sample_running_per_key(t.db.clone(), queue, stop.clone());
+    let config = worker_config(t, &format!("keycap-{queue}"), queue, 8);
+    let mut workers = start_workers(t, &config, 3);
+    wait_until(Duration::from_secs(60), "the 120 jobs to succeed", || async {
+        scalar(
+            t,
+            &format!("select count(*) from pgtide.executions where queue = '{queue}' and status = 'succeeded'"),
+        )
+        .await
+            == 120
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in &mut workers {
+        assert!(
+            worker.terminate(),
+            "a worker exits cleanly:\n{}",
+            worker.log_text()
+        );
+    }
+    let peaks = peaks.lock().unwrap().clone();
+    peaks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_cap_holds_across_three_worker_processes_and_is_reached() {
+    let t = test_db().await;
+    let (per_key, total) = run_six_tenants(&t, "capped", Some(2)).await;
+    assert_eq!(
+        per_key.len(),
+        6,
+        "every tenant was seen running: {per_key:?}"
+    );
+    for (key, peak) in &per_key {
+        assert!(*peak <= 2, "{key} ran {peak} jobs at once under a cap of 2");
+    }
+    assert!(
+        per_key.values().all(|peak| *peak == 2),
+        "every tenant reached its cap: {per_key:?}"
+    );
+    eprintln!("running at once under a cap of 2: {per_key:?}, {total} in all");
+    assert_eq!(total, 12, "the cap wastes no slot: 6 keys x 2 ran at once");
+    // Every job ran once: a cap never loses or repeats work.
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where queue = 'capped' and attempt = 1"
+        )
+        .await,
+        120
+    );
+
+    // The same run without the limit lets a tenant take more than 2 slots.
+    let (per_key, _) = run_six_tenants(&t, "uncapped", None).await;
+    assert!(
+        per_key.values().any(|peak| *peak > 2),
+        "without a key limit some tenant runs more than 2 at once: {per_key:?}"
+    );
+}
+
+/// Enqueues 20,000 jobs of tenant A and then 100 of tenant B on `queue`, drains them with one
+/// worker, and returns how many of A's jobs had finished when B's last one did.
+async fn a_done_when_b_is_done(t: &TestDb, queue: &'static str) -> i64 {
+    for chunk in 0..4 {
+        let jobs: Vec<NewJob> = (0..5_000)
+            .map(|n| {
+                NewJob::new("noop")
+                    .queue(queue)
+                    .concurrency_key("A")
+                    .idempotency_key(format!("{queue}-a-{chunk}-{n}"))
+            })
+            .collect();
+        pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    }
+    let jobs: Vec<NewJob> = (0..100)
+        .map(|_| NewJob::new("noop").queue(queue).concurrency_key("B"))
+        .collect();
+    pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    let worker = RunningWorker::start(
+        &t.db,
+        pgtide::handlers::Registry::new(),
+        WorkerConfig {
+            queues: vec![queue.into()],
+            ..common::quick_config(16)
+        },
+    );
+    wait_until(Duration::from_secs(120), "the 20,100 jobs to succeed", || async {
+        scalar(
+            t,
+            &format!("select count(*) from pgtide.executions where queue = '{queue}' and status = 'succeeded'"),
+        )
+        .await
+            == 20_100
+    })
+    .await;
+    worker.stop().await;
+    scalar(
+        t,
+        &format!(
+            "select count(*) from pgtide.executions
+              where queue = '{queue}' and concurrency_key = 'A'
+                and finished_at <= (select max(finished_at) from pgtide.executions
+                                     where queue = '{queue}' and concurrency_key = 'B')"
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_tenant_does_not_wait_behind_a_large_backlog() {
+    let t = test_db().await;
+    t.client()
+        .await
+        .unwrap()
+        .execute("select pgtide.set_key_limit('fair', 1000)", &[])
+        .await
+        .unwrap();
+    let fair = a_done_when_b_is_done(&t, "fair").await;
+    assert!(
+        fair < 5_000,
+        "with a key limit, B's 100 jobs finish before A's 5,000th ({fair} of A's were done)"
+    );
+    let plain = a_done_when_b_is_done(&t, "plain").await;
+    eprintln!("A's jobs done when B's 100 were: {fair} with a key limit, {plain} without");
+    assert!(
+        plain >= 5_000,
+        "without one, B waits behind A's backlog ({plain} of A's were done first)"
+    );
+}
+
+/// CPU time (user + system) a process has used so far, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces) start after its closing parenthesis.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .unwrap()
+        .unwrap() as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// The most starts of `queue` (of `key`, if given) in any one-second window `[t, t + 1 s)`, and the
+/// span from the first start to the last.
+async fn busiest_second(t: &TestDb, queue: &str, key: Option<&str>) -> (i64, f64) {
+    let row = t
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "with s as (select started_at from pgtide.executions
+                         where queue = $1 and ($2::text is null or concurrency_key = $2))
+             select (select max((select count(*) from s s2
+                                  where s2.started_at >= s1.started_at
+                                    and s2.started_at < s1.started_at + interval '1 second'))
+                       from s s1),
+                    extract(epoch from max(started_at) - min(started_at))::float8
+               from s",
+            &[&queue, &key],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Runs `jobs` no-op jobs (keys cycling through `keys`) on three worker processes, under
+/// `pgtide.set_rate_limit(queue, 20, '1 second', per_key)`; returns the workers' CPU time.
+async fn run_rate_limited(
+    t: &TestDb,
+    queue: &'static str,
+    keys: &[&str],
+    jobs: usize,
+    per_key: bool,
+) -> Duration {
+    t.client()
+        .await
+        .unwrap()
+        .execute(
+            "select pgtide.set_rate_limit($1, 20, interval '1 second', $2)",
+            &[&queue, &per_key],
+        )
+        .await
+        .unwrap();
+    let new_jobs: Vec<NewJob> = (0..jobs)
+        .map(|n| {
+            NewJob::new("noop")
+                .queue(queue)
+                .concurrency_key(keys[n % keys.len()])
+        })
+        .collect();
+    pgtide::enqueue_many(&t.db, &new_jobs).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("pgtide-rate-{queue}-{}", t.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("pgtide.toml");
+    std::fs::write(
+        &config,
+        format!("[worker]\nqueues = [\"{queue}\"]\nconcurrency = 8\npoll_interval = \"10s\"\n"),
+    )
+    .unwrap();
+    let mut workers = start_workers(t, &config, 3);
+    wait_until(Duration::from_secs(60), "every rate-limited job to succeed", || async {
+        scalar(
+            t,
+            &format!("select count(*) from pgtide.executions where queue = '{queue}' and status = 'succeeded'"),
+        )
+        .await
+            == jobs as i64
+    })
+    .await;
+    let cpu = workers.iter().map(|w| cpu_time(w.child.id())).sum();
+    for worker in &mut workers {
+        assert!(
+            worker.terminate(),
+            "a worker exits cleanly:\n{}",
+            worker.log_text()
+        );
+    }
+    cpu
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_spaces_starts_across_three_workers_without_polling() {
+    let t = test_db().await;
+    let cpu = run_rate_limited(&t, "rated", &["a", "b", "c"], 120, false).await;
+    let (most, span) = busiest_second(&t, "rated", None).await;
+    eprintln!("queue rate 20/s: at most {most} starts in a second, {span:.2} s from first to last, workers' CPU {cpu:?}");
+    assert!(
+        most <= 20,
+        "{most} starts in one second under a limit of 20 per second"
+    );
+    assert_eq!(most, 20, "the limit is reached, not just respected");
+    assert!(
+        span >= 4.9,
+        "120 starts at 20 per second span at least 5 s (took {span:.2} s)"
+    );
+    // Three processes waiting about 6 s: a busy poll would burn seconds of CPU; sleeping until the
+    // window opens costs a few claims per second.
+    assert!(
+        cpu < Duration::from_millis(900),
+        "the waiting workers used {cpu:?} of CPU"
+    );
+
+    // Per key: each key has its own 20 per second, so two keys start 40 in a second together.
+    let t = test_db().await;
+    let cpu = run_rate_limited(&t, "rated_keys", &["a", "b"], 120, true).await;
+    for key in ["a", "b"] {
+        let (most, span) = busiest_second(&t, "rated_keys", Some(key)).await;
+        eprintln!("per-key rate 20/s, key {key}: at most {most} starts in a second, {span:.2} s, CPU {cpu:?}");
+        assert!(
+            most <= 20,
+            "key {key}: {most} starts in one second under 20 per second"
+        );
+        assert!(
+            span >= 1.9,
+            "key {key}: 60 starts at 20 per second span at least 2 s ({span:.2} s)"
+        );
+    }
+    let (together, _) = busiest_second(&t, "rated_keys", None).await;
+    assert!(
+        together > 20,
+        "the keys' limits are separate: {together} starts in a second together"
+    );
+    assert!(
+        cpu < Duration::from_millis(900),
+        "the waiting workers used {cpu:?} of CPU"
+    );
+}

@@ -1,0 +1,239 @@
+-- Claims for queues shared by tenants: per-key caps, round-robin dispatch across keys, and rate limits.
+--
+-- A queue is dispatched by key when it has a key limit (a default or an override) or a per-key rate
+-- limit. Its claims are serialized (pgtide.claim_ids locks its pgtide.queues row), so a claim counts
+-- every running row of a key before it adds to them: no two workers can together overshoot a cap,
+-- and the round-robin cursor and the rate log are read and written by one claim at a time.
+--
+-- Why the cost does not grow with the number of keys: the keys are never listed. A claim walks the
+-- distinct keys of the queue's due rows from where the last claim stopped, one probe of the
+-- (queue, key, priority, visible_at, id) index per key, until it has as many keys with room as it
+-- wants rows (or has come round to where it started). It visits at most max_rows keys with room, plus
+-- the keys at their cap, which are at most running rows / cap. Then it takes each key's head rows in
+-- the key's own order (priority, then due time) and interleaves them: every key's first row, then
+-- every key's second, and so on. A key with a backlog of 100,000 gets one row per round like a key
+-- with one.
+--
+-- Applied by `pgtide migrate` whenever this file changes (see sql/schema/README.md).
+
+-- Starts a rate limit still allows now: max_starts minus the starts of the last `per`.
+create or replace function pgtide.rate_room(queue text, concurrency_key text, max_starts int, per interval)
+returns int language plpgsql stable as $$
+#variable_conflict use_column
+begin
+    return rate_room.max_starts - coalesce((
+        select count(*)::int
+          from pgtide.rate_windows w, unnest(w.starts) as s(at)
+         where w.queue = rate_room.queue
+           and w.concurrency_key = rate_room.concurrency_key
+           and s.at > now() - rate_room.per), 0);
+end $$;
+
+comment on function pgtide.rate_room(text, text, int, interval) is
+    'Internal (claims): how many starts the rate limit of queue (or of its key) allows now.';
+
+-- Appends `counts[i]` starts at now() to the log of `keys[i]`, keeping the latest max_starts.
+create or replace function pgtide.record_starts(queue text, keys text[], counts int[], max_starts int)
+returns void language plpgsql volatile as $$
+#variable_conflict use_column
+begin
+    insert into pgtide.rate_windows as w (queue, concurrency_key, starts)
+    select record_starts.queue, c.k, array_fill(now(), array[least(c.n, record_starts.max_starts)])
+      from unnest(record_starts.keys, record_starts.counts) as c(k, n)
+     where c.n > 0
+    on conflict (queue, concurrency_key) do update
+       set starts = (w.starts || excluded.starts)[greatest(1, cardinality(w.starts)
+                        + cardinality(excluded.starts) - record_starts.max_starts + 1):];
+end $$;
+
+comment on function pgtide.record_starts(text, text[], int[], int) is
+    'Internal (claims): records starts in a rate-limited queue''s sliding log (keys: '''' for the '
+    'whole queue), keeping the latest max_starts.';
+
+-- Locks and returns the ids of up to max_rows due rows of one queue dispatched by key. The caller
+-- holds the queue's pgtide.queues row lock. Also records the starts a rate limit counts and moves the
+-- round-robin cursor.
+create or replace function pgtide.claim_keys(queue text, max_rows int)
+returns bigint[] language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+    s pgtide.queues;
+    budget int;
+    cursor_key text;
+    -- The keys with room, in walk order, and each one's room.
+    keys text[] := '{}';
+    rooms int[] := '{}';
+    walked text[];
+    more_keys text[];
+    more_rooms int[];
+    lo text;
+    hi text;
+    wrapped boolean;
+    ids bigint[];
+    served text[];
+    counts int[];
+    last_key text;
+begin
+    select * into s from pgtide.queues q where q.name = claim_keys.queue;
+    budget := claim_keys.max_rows;
+    if s.concurrency_limit is not null then
+        budget := least(budget, s.concurrency_limit - (
+            select count(*) from pgtide.executions r
+             where r.status = 'running' and r.queue = claim_keys.queue)::int);
+    end if;
+    if s.rate_max_starts is not null and not s.rate_per_key then
+        budget := least(budget, pgtide.rate_room(claim_keys.queue, '', s.rate_max_starts, s.rate_per));
+    end if;
+    if budget <= 0 then
+        return '{}';
+    end if;
+
+    select c.last_key into cursor_key from pgtide.key_cursors c where c.queue = claim_keys.queue;
+    -- The walk: the keys after the cursor, then from the first key round to the cursor itself.
+    lo := cursor_key;
+    hi := null;
+    wrapped := cursor_key is null;
+    loop
+        with recursive walk(k, n) as (
+            select case when lo is null
+                        then (select min(coalesce(e.concurrency_key, ''))
+                                from pgtide.executions e
+                               where e.status = 'queued' and e.queue = claim_keys.queue)
+                        else (select min(coalesce(e.concurrency_key, ''))
+                                from pgtide.executions e
+                               where e.status = 'queued' and e.queue = claim_keys.queue
+                                 and coalesce(e.concurrency_key, '') > lo) end,
+                   1
+            union all
+            select (select min(coalesce(e.concurrency_key, ''))
+                      from pgtide.executions e
+                     where e.status = 'queued' and e.queue = claim_keys.queue
+                       and coalesce(e.concurrency_key, '') > w.k),
+                   w.n + 1
+              from walk w
+             where w.k is not null
+               and (hi is null or w.k < hi)
+               and w.n < budget - cardinality(keys)
+        ), inside as (
+            select w.k, w.n from walk w where w.k is not null and (hi is null or w.k <= hi)
+        ), roomy as (
+            select i.k, i.n,
+                   least(coalesce(kl.concurrency_limit, s.key_concurrency_limit, claim_keys.max_rows)
+                         - case when i.k = ''
+                                then (select count(*) from pgtide.executions r
+                                       where r.status = 'running' and r.queue = claim_keys.queue
+                                         and r.concurrency_key is null)
+                                else (select count(*) from pgtide.executions r
+                                       where r.status = 'running' and r.queue = claim_keys.queue
+                                         and r.concurrency_key = i.k) end,
+                         case when s.rate_per_key
+                              then pgtide.rate_room(claim_keys.queue, i.k, s.rate_max_starts, s.rate_per)
+                              else claim_keys.max_rows end) as room
+              from inside i
+              left join pgtide.key_limits kl
+                     on kl.queue = claim_keys.queue and kl.concurrency_key = i.k
+        )
+        select array_agg(i.k order by i.n),
+               (select array_agg(r.k order by r.n) from roomy r where r.room > 0),
+               (select array_agg(r.room::int order by r.n) from roomy r where r.room > 0)
+          into walked, more_keys, more_rooms
+          from inside i;
+        keys := keys || coalesce(more_keys, '{}');
+        rooms := rooms || coalesce(more_rooms, '{}');
+        exit when cardinality(keys) >= budget;
+        if coalesce(cardinality(walked), 0) > 0
+           and (hi is null or walked[cardinality(walked)] < hi) then
+            -- The walk stopped for its step budget with keys left in this stretch: go on from there.
+            lo := walked[cardinality(walked)];
+            -- A stretch that ended at its own bound has nothing left; otherwise its last step may
+            -- have been the last key: the next pass finds that out with one probe.
+            continue;
+        end if;
+        exit when wrapped;
+        -- Round from the first key to the cursor.
+        wrapped := true;
+        lo := null;
+        hi := cursor_key;
+    end loop;
+
+    if cardinality(keys) = 0 then
+        return '{}';
+    end if;
+
+    -- Each key's head rows in its own order, interleaved: every key's first, then every key's second.
+    with candidates as (
+        select c.k, c.room, c.n from unnest(keys, rooms) with ordinality as c(k, room, n)
+    ), heads as (
+        select h.id, h.rank, c.n, c.k
+          from candidates c
+         cross join lateral (
+                select l.id, row_number() over (order by l.priority, l.visible_at, l.id) as rank
+                  from (select e.id, e.priority, e.visible_at
+                          from pgtide.executions e
+                         where e.status = 'queued'
+                           and e.queue = claim_keys.queue
+                           and coalesce(e.concurrency_key, '') = c.k
+                         order by e.priority, e.visible_at, e.id
+                         limit least(c.room, budget)
+                           for update skip locked) l
+               ) h
+    ), taken as (
+        select h.id, h.k, h.rank, h.n from heads h order by h.rank, h.n limit budget
+    )
+    select array_agg(t.id),
+           (select t2.k from taken t2 order by t2.rank desc, t2.n desc limit 1)
+      into ids, last_key
+      from taken t;
+
+    if last_key is not null then
+        insert into pgtide.key_cursors as c (queue, last_key) values (claim_keys.queue, last_key)
+        on conflict (queue) do update set last_key = excluded.last_key;
+    end if;
+    if s.rate_max_starts is not null and coalesce(cardinality(ids), 0) > 0 then
+        if s.rate_per_key then
+            select array_agg(g.k), array_agg(g.n) into served, counts
+              from (select coalesce(e.concurrency_key, '') as k, count(*)::int as n
+                      from pgtide.executions e
+                     where e.id = any (ids)
+                     group by 1) g;
+            perform pgtide.record_starts(claim_keys.queue, served, counts, s.rate_max_starts);
+        else
+            perform pgtide.record_starts(claim_keys.queue, array[''], array[cardinality(ids)],
+                                         s.rate_max_starts);
+        end if;
+    end if;
+    return coalesce(ids, '{}');
+end $$;
+
+comment on function pgtide.claim_keys(text, int) is
+    'Internal (pgtide.claim_ids for a queue with a key limit or a per-key rate limit): locks and '
+    'returns the ids of up to max_rows due rows, round-robin across concurrency keys from where the '
+    'last claim stopped, each key''s cap and rate honoured.';
+
+-- How long until a rate limit lets one of these queues start a job it has waiting: the worker sleeps
+-- that long (or until a notification) instead of polling.
+create or replace function pgtide.rate_wait(queues text[]) returns float8
+language plpgsql stable as $$
+#variable_conflict use_column
+begin
+    return (
+        select extract(epoch from min(w.starts[cardinality(w.starts) - q.rate_max_starts + 1]
+                                      + q.rate_per - now()))::float8
+          from pgtide.queues q
+          join pgtide.rate_windows w on w.queue = q.name
+         where q.name = any (rate_wait.queues)
+           and q.rate_max_starts is not null
+           and not q.paused
+           and cardinality(w.starts) >= q.rate_max_starts
+           and w.starts[cardinality(w.starts) - q.rate_max_starts + 1] > now() - q.rate_per
+           and (w.concurrency_key = '' and not q.rate_per_key
+                or q.rate_per_key)
+           and exists (select 1 from pgtide.executions e
+                        where e.status = 'queued' and e.queue = q.name
+                          and (not q.rate_per_key
+                               or coalesce(e.concurrency_key, '') = w.concurrency_key)));
+end $$;
+
+comment on function pgtide.rate_wait(text[]) is
+    'Internal (the worker''s idle wait): seconds until a rate limit of one of queues allows a start '
+    'that a due row waits for; NULL when none does.';

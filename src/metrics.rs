@@ -29,6 +29,12 @@ pub const QUEUE_DEPTH: &str = "pgtide_queue_depth";
 pub const OLDEST_DUE_AGE: &str = "pgtide_queue_oldest_due_age_seconds";
 /// Gauge: dead letters not yet requeued per `queue`.
 pub const DEAD_LETTERS: &str = "pgtide_queue_dead_letters";
+/// Gauge: concurrency keys with due rows per `queue` (a count: keys are never labels).
+pub const KEYS_WAITING: &str = "pgtide_queue_keys_waiting";
+/// Gauge: concurrency keys running as many rows as their key limit allows, per `queue`.
+pub const KEYS_AT_CAP: &str = "pgtide_queue_keys_at_cap";
+/// Gauge: rate limits of a `queue` holding starts back now (1 for the queue's, or one per key).
+pub const RATE_LIMITED: &str = "pgtide_queue_rate_limited";
 /// Gauge: 1 while this process holds the maintenance leader lease.
 pub const IS_LEADER: &str = "pgtide_is_leader";
 /// Gauge: workers with a heartbeat in the last minute, across the fleet.
@@ -79,6 +85,12 @@ fn describe() {
     describe_gauge!(QUEUE_DEPTH, "Due (queued) rows.");
     describe_gauge!(OLDEST_DUE_AGE, Unit::Seconds, "Age of the oldest due row.");
     describe_gauge!(DEAD_LETTERS, "Dead letters not yet requeued.");
+    describe_gauge!(KEYS_WAITING, "Concurrency keys with due rows.");
+    describe_gauge!(KEYS_AT_CAP, "Concurrency keys at their key limit.");
+    describe_gauge!(
+        RATE_LIMITED,
+        "Rate limits (the queue's or a key's) holding starts back now."
+    );
     describe_gauge!(IS_LEADER, "1 while this process is the maintenance leader.");
     describe_gauge!(WORKERS_LIVE, "Workers with a heartbeat in the last minute.");
     describe_gauge!(ALERT_FIRING, "1 while the alert fires (pgtide.alerts).");
@@ -129,10 +141,25 @@ impl Gauges {
                 .set(row.get::<_, f64>("oldest_due_secs"));
             metrics::gauge!(DEAD_LETTERS, "queue" => queue.clone())
                 .set(row.get::<_, i64>("dead") as f64);
+            for (name, column) in [
+                (KEYS_WAITING, "keys_waiting"),
+                (KEYS_AT_CAP, "keys_at_cap"),
+                (RATE_LIMITED, "rate_limited"),
+            ] {
+                metrics::gauge!(name, "queue" => queue.clone())
+                    .set(row.get::<_, i64>(column) as f64);
+            }
             seen.insert(queue);
         }
         for gone in state.queues.difference(&seen) {
-            for name in [QUEUE_DEPTH, OLDEST_DUE_AGE, DEAD_LETTERS] {
+            for name in [
+                QUEUE_DEPTH,
+                OLDEST_DUE_AGE,
+                DEAD_LETTERS,
+                KEYS_WAITING,
+                KEYS_AT_CAP,
+                RATE_LIMITED,
+            ] {
                 metrics::gauge!(name, "queue" => gone.clone()).set(0.0);
             }
         }

@@ -146,6 +146,12 @@ queries! {
     ADMIN_RETRY_DEAD_ALL = "admin/retry_dead_all.sql";
     /// Admin API: `sql/queries/admin/set_queue_limit.sql`.
     ADMIN_SET_QUEUE_LIMIT = "admin/set_queue_limit.sql";
+    /// Admin API: `sql/queries/admin/set_key_limit.sql`.
+    ADMIN_SET_KEY_LIMIT = "admin/set_key_limit.sql";
+    /// Admin API: `sql/queries/admin/set_rate_limit.sql`.
+    ADMIN_SET_RATE_LIMIT = "admin/set_rate_limit.sql";
+    /// Admin API: `sql/queries/admin/key_stats.sql`.
+    ADMIN_KEY_STATS = "admin/key_stats.sql";
     /// Admin API: `sql/queries/admin/task.sql`.
     ADMIN_TASK = "admin/task.sql";
     /// Admin API: `sql/queries/admin/task_name.sql`.

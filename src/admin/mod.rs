@@ -17,8 +17,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::types::{
-    Alert, AuditEntry, Execution, JobDetail, LeaderInfo, Queue, QueueMinute, Requeued, Task,
-    WorkerInfo,
+    Alert, AuditEntry, Execution, JobDetail, KeyStat, LeaderInfo, Queue, QueueMinute, Requeued,
+    Task, WorkerInfo,
 };
 use crate::{
     model::{ExecutionStatus, RetryStrategy},
@@ -79,6 +79,9 @@ pub struct TaskSpec {
     /// Labels.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Concurrency key of every execution (see `pgtide.set_key_limit`).
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
 }
 
 /// A job to enqueue: the parameters of `pgtide.enqueue`, with `in` as a `run_at` relative to the
@@ -121,6 +124,9 @@ pub struct JobSpec {
     /// Time limit per attempt.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+    /// The tenant (or any group) the job counts against under its queue's key limits.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
 }
 
 /// Which executions to list; every field is optional.
@@ -233,6 +239,7 @@ impl Admin {
                     &spec.overlap,
                     &spec.misfire,
                     &spec.tags,
+                    &spec.concurrency_key,
                 ],
             )
             .await?;
@@ -361,6 +368,9 @@ impl Admin {
         if let Some(timeout) = spec.timeout {
             job = job.timeout(timeout);
         }
+        if let Some(key) = &spec.concurrency_key {
+            job = job.concurrency_key(key.clone());
+        }
         crate::enqueue(&self.db, &job).await
     }
 
@@ -485,6 +495,63 @@ impl Admin {
         self.execute(sql::ADMIN_SET_QUEUE_LIMIT, &[&queue, &limit])
             .await?;
         Ok(())
+    }
+
+    /// `pgtide.set_key_limit`: without `key`, the cap of every key of `queue`; with one, that key's
+    /// own cap. `None` removes it.
+    ///
+    /// # Errors
+    /// The function's error (a limit below 1, a key over 200 characters, a bad queue name).
+    pub async fn set_key_limit(
+        &self,
+        queue: &str,
+        limit: Option<i32>,
+        key: Option<&str>,
+    ) -> Result<()> {
+        self.execute(sql::ADMIN_SET_KEY_LIMIT, &[&queue, &limit, &key])
+            .await?;
+        Ok(())
+    }
+
+    /// `pgtide.set_rate_limit`: at most `max_starts` starts per `per`, in the queue or per key.
+    /// `None` removes the limit (and `per` is then ignored).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a limit without a window; the function's error (a limit below 1, a
+    /// window of 0).
+    pub async fn set_rate_limit(
+        &self,
+        queue: &str,
+        max_starts: Option<i32>,
+        per: Option<Duration>,
+        per_key: bool,
+    ) -> Result<()> {
+        if max_starts.is_some() && per.is_none() {
+            return Err(Error::invalid(
+                "per",
+                "None",
+                "a window > 0 with max_starts",
+            ));
+        }
+        let per = per.map(|d| d.as_secs_f64());
+        self.execute(
+            sql::ADMIN_SET_RATE_LIMIT,
+            &[&queue, &max_starts, &per, &per_key],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The keys of `queue` (every queue's when `None`) with due or running rows, the most waiting
+    /// first, at most `limit` of them (`pgtide.key_stats`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a limit outside 1..=10,000; the database's error.
+    pub async fn key_stats(&self, queue: Option<&str>, limit: i64) -> Result<Vec<KeyStat>> {
+        if !(1..=10_000).contains(&limit) {
+            return Err(Error::invalid("limit", limit, "an integer from 1 to 10000"));
+        }
+        self.rows(sql::ADMIN_KEY_STATS, &[&queue, &limit]).await
     }
 
     /// The database's clock.

@@ -140,6 +140,38 @@ pub struct Queue {
     pub completed_5m: i64,
     /// Share of those that failed.
     pub failure_rate_5m: f64,
+    /// Running-row cap of each concurrency key.
+    #[serde(default)]
+    pub key_concurrency_limit: Option<i32>,
+    /// How many keys have a cap of their own.
+    #[serde(default)]
+    pub key_limit_overrides: i64,
+    /// Most starts per `rate_per`.
+    #[serde(default)]
+    pub rate_max_starts: Option<i32>,
+    /// The rate limit's window, in Postgres' interval text ("00:00:01").
+    #[serde(default)]
+    pub rate_per: Option<String>,
+    /// Whether the rate limit applies per key.
+    #[serde(default)]
+    pub rate_per_key: bool,
+}
+
+/// One concurrency key of a queue: who is waiting, who is running, and the cap that applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyStat {
+    /// Queue.
+    pub queue: String,
+    /// The key; `None` for jobs without one.
+    pub concurrency_key: Option<String>,
+    /// Due rows waiting.
+    pub queued: i64,
+    /// Claimed rows.
+    pub running: i64,
+    /// Age of the oldest due row, in seconds.
+    pub oldest_due_secs: Option<f64>,
+    /// The cap that applies (the key's own, else the queue's key limit).
+    pub concurrency_limit: Option<i32>,
 }
 
 /// A dead letter requeued by `retry_dead`.

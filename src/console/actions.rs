@@ -26,6 +26,41 @@ pub(super) struct ActionForm {
     /// Retry-all: the handler.
     #[serde(default)]
     handler: Option<String>,
+    /// Key limit: the cap (empty removes it).
+    #[serde(default)]
+    concurrency_limit: Option<String>,
+    /// Key limit: the key whose own cap it is (empty for every key's).
+    #[serde(default)]
+    concurrency_key: Option<String>,
+    /// Rate limit: most starts per window (empty removes it).
+    #[serde(default)]
+    max_starts: Option<String>,
+    /// Rate limit: the window, as a duration ("1s", "1m").
+    #[serde(default)]
+    per: Option<String>,
+    /// Rate limit: "on" to apply it to each key.
+    #[serde(default)]
+    per_key: Option<String>,
+}
+
+/// A form's text field, trimmed; `None` when empty.
+fn field(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// An optional limit typed in a form: empty is `None`, anything else must be an integer.
+fn limit_field(name: &'static str, value: Option<&str>) -> crate::Result<Option<i32>> {
+    field(value)
+        .map(|text| {
+            text.parse::<i32>().map_err(|_| {
+                crate::Error::invalid(
+                    name,
+                    format!("{text:?}"),
+                    "an integer >= 1, or empty for none",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// `path` if it is a path on this site, else `/` (never an open redirect).
@@ -98,6 +133,54 @@ pub(super) async fn resume_queue(
     act(&ctx, form, async |_| {
         ctx.admin.resume_queue(&queue).await?;
         Ok(format!("Resumed queue {queue}."))
+    })
+    .await
+}
+
+pub(super) async fn key_limit(
+    ctx: Ctx,
+    Path(queue): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |form| {
+        let limit = limit_field("concurrency_limit", form.concurrency_limit.as_deref())?;
+        let key = field(form.concurrency_key.as_deref());
+        ctx.admin.set_key_limit(&queue, limit, key).await?;
+        let whom = key.map_or("each key".to_string(), |k| format!("key {k}"));
+        Ok(match limit {
+            Some(n) => format!("Queue {queue} runs at most {n} job(s) of {whom} at once."),
+            None => format!("Queue {queue} has no limit for {whom}."),
+        })
+    })
+    .await
+}
+
+pub(super) async fn rate_limit(
+    ctx: Ctx,
+    Path(queue): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    act(&ctx, form, async |form| {
+        let max_starts = limit_field("max_starts", form.max_starts.as_deref())?;
+        let per = field(form.per.as_deref())
+            .map(|text| {
+                humantime::parse_duration(text).map_err(|_| {
+                    crate::Error::invalid("per", format!("{text:?}"), "a duration such as 1s or 1m")
+                })
+            })
+            .transpose()?;
+        let per_key = form.per_key.as_deref() == Some("on");
+        ctx.admin
+            .set_rate_limit(&queue, max_starts, per, per_key)
+            .await?;
+        Ok(match (max_starts, per) {
+            (Some(n), Some(per)) => format!(
+                "Queue {queue} starts at most {n} job(s) per {}{}.",
+                humantime::format_duration(per),
+                if per_key { " for each key" } else { "" }
+            ),
+            _ => format!("Queue {queue} has no rate limit."),
+        })
     })
     .await
 }

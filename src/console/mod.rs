@@ -15,6 +15,7 @@ mod chart;
 mod executions;
 mod layout;
 mod pages;
+mod queues;
 mod tasks;
 
 use axum::{
@@ -61,6 +62,9 @@ pub(crate) fn router(console: Console) -> Router {
         .route("/alerts", get(pages::alerts))
         .route("/login", get(actions::login_form).post(actions::login))
         .route("/logout", post(actions::logout))
+        .route("/queues/{queue}", get(queues::detail))
+        .route("/queues/{queue}/key-limit", post(actions::key_limit))
+        .route("/queues/{queue}/rate-limit", post(actions::rate_limit))
         .route("/queues/{queue}/pause", post(actions::pause_queue))
         .route("/queues/{queue}/resume", post(actions::resume_queue))
         .route("/tasks/{name}/pause", post(actions::pause_task))

@@ -52,7 +52,7 @@ pub(super) async fn overview(ctx: Ctx) -> Response {
                         @let done: i64 = b.iter().map(|(s, f)| s + f).sum();
                         @let failed: i64 = b.iter().map(|(_, f)| f).sum();
                         tr data-queue=(q.queue) {
-                            td { a href={ "/executions?queue=" (urlencode(&q.queue)) } { (q.queue) } }
+                            td { a href={ "/queues/" (urlencode(&q.queue)) } { (q.queue) } }
                             td { @if q.paused { span.status.paused { "paused" } } @else { span.status.active { "active" } } }
                             td.n { (q.scheduled) } td.n { (q.queued) } td.n { (q.running) }
                             td.n { (q.succeeded) } td.n { (q.failed) } td.n { (q.dead) } td.n { (q.cancelled) }

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ApiError, ApiState, OPENAPI};
-use crate::admin::{Admin, Execution, JobDetail, JobFilter, JobSpec, Queue, Task, TaskSpec};
+use crate::admin::{
+    Admin, Execution, JobDetail, JobFilter, JobSpec, KeyStat, Queue, Task, TaskSpec,
+};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -309,6 +311,70 @@ pub(super) async fn limit_queue(
         .set_queue_limit(&queue, limit.concurrency_limit)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/queues/{queue}/key-limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct KeyLimit {
+    concurrency_limit: Option<i32>,
+    #[serde(default)]
+    concurrency_key: Option<String>,
+}
+
+pub(super) async fn key_limit_queue(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    limit: Result<Json<KeyLimit>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let queue = segment(path, "queue")?;
+    let limit = body(limit)?;
+    s.admin
+        .set_key_limit(
+            &queue,
+            limit.concurrency_limit,
+            limit.concurrency_key.as_deref(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/queues/{queue}/rate-limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RateLimit {
+    max_starts: Option<i32>,
+    #[serde(default, with = "humantime_serde")]
+    per: Option<Duration>,
+    #[serde(default)]
+    per_key: bool,
+}
+
+pub(super) async fn rate_limit_queue(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    limit: Result<Json<RateLimit>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let queue = segment(path, "queue")?;
+    let limit = body(limit)?;
+    s.admin
+        .set_rate_limit(&queue, limit.max_starts, limit.per, limit.per_key)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn queue_keys(
+    State(s): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    limit: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult<Json<Vec<KeyStat>>> {
+    let queue = segment(path, "queue")?;
+    let limit = query(limit)?;
+    Ok(Json(
+        s.admin
+            .key_stats(Some(&queue), limit.limit.unwrap_or(20))
+            .await?,
+    ))
 }
 
 pub(super) async fn openapi() -> Response {

@@ -563,6 +563,7 @@ impl Worker {
                             .map_or(inner.config.poll_interval, |wait| {
                                 wait.min(inner.config.poll_interval)
                             });
+                        tracing::trace!(?nap, "waiting for work");
                         tokio::select! {
                             () = inner.wake.notified() => {}
                             () = tokio::time::sleep(nap) => {}

@@ -135,6 +135,9 @@ pub(crate) struct TaskAdd {
     /// A tag (repeatable).
     #[arg(long = "tag")]
     tags: Vec<String>,
+    /// Concurrency key of every execution: they count against the queue's key limits.
+    #[arg(long)]
+    concurrency_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +168,9 @@ pub(crate) struct EnqueueArgs {
     /// Time limit per attempt (e.g. 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// The tenant (or any group) the job counts against under the queue's key limits.
+    #[arg(long)]
+    concurrency_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +261,52 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         none: bool,
     },
+    /// Cap running jobs per concurrency key of a queue across all workers; a queue with a key
+    /// limit takes its jobs round-robin across keys.
+    KeyLimit {
+        /// Queue name.
+        queue: String,
+        /// The cap (>= 1).
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        limit: Option<i32>,
+        /// Set this key's own cap instead of every key's.
+        #[arg(long)]
+        concurrency_key: Option<String>,
+        /// Remove the cap.
+        #[arg(long)]
+        none: bool,
+    },
+    /// Limit how many jobs of a queue start per window, across all workers.
+    RateLimit {
+        /// Queue name.
+        queue: String,
+        /// Most starts per window (>= 1).
+        #[arg(
+            required_unless_present = "none",
+            conflicts_with = "none",
+            requires = "per"
+        )]
+        max_starts: Option<i32>,
+        /// The window (e.g. 1s, 1m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        per: Option<Duration>,
+        /// Apply the limit to each concurrency key instead of the whole queue.
+        #[arg(long)]
+        per_key: bool,
+        /// Remove the limit.
+        #[arg(long)]
+        none: bool,
+    },
+    /// The concurrency keys of a queue with the most waiting first.
+    Keys {
+        /// Queue name.
+        queue: String,
+        /// At most this many keys.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +360,7 @@ pub(crate) async fn task(admin: &Admin, command: TaskCommand) -> Result {
                 overlap: add.overlap,
                 misfire: add.misfire,
                 tags: (!add.tags.is_empty()).then_some(add.tags),
+                concurrency_key: add.concurrency_key,
             };
             let id = admin.create_task(&spec).await?;
             println!("created task {:?} (id {id})", add.name);
@@ -437,6 +490,7 @@ pub(crate) async fn enqueue(admin: &Admin, args: EnqueueArgs) -> Result {
         priority: args.priority,
         max_attempts: args.max_attempts,
         timeout: args.timeout,
+        concurrency_key: args.concurrency_key,
         ..Default::default()
     };
     println!("{}", admin.enqueue(&spec).await?);
@@ -575,6 +629,66 @@ pub(crate) async fn queue(admin: &Admin, command: QueueCommand) -> Result {
             }
             Ok(())
         }
+        QueueCommand::KeyLimit {
+            queue,
+            limit,
+            concurrency_key,
+            ..
+        } => {
+            admin
+                .set_key_limit(&queue, limit, concurrency_key.as_deref())
+                .await?;
+            let whom = concurrency_key.map_or("each key".to_string(), |k| format!("key {k:?}"));
+            match limit {
+                Some(n) => println!("queue {queue:?} runs at most {n} job(s) of {whom} at once"),
+                None => println!("queue {queue:?} has no concurrency limit for {whom}"),
+            }
+            Ok(())
+        }
+        QueueCommand::RateLimit {
+            queue,
+            max_starts,
+            per,
+            per_key,
+            ..
+        } => {
+            admin
+                .set_rate_limit(&queue, max_starts, per, per_key)
+                .await?;
+            match (max_starts, per) {
+                (Some(n), Some(per)) => println!(
+                    "queue {queue:?} starts at most {n} job(s) per {}{}",
+                    humantime::format_duration(per),
+                    if per_key { " for each key" } else { "" }
+                ),
+                _ => println!("queue {queue:?} has no rate limit"),
+            }
+            Ok(())
+        }
+        QueueCommand::Keys {
+            queue,
+            limit,
+            output,
+        } => {
+            let keys = admin.key_stats(Some(&queue), limit).await?;
+            if output.json {
+                return table::json(&keys);
+            }
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.concurrency_key.clone().unwrap_or_else(|| "(none)".into()),
+                        k.queued.to_string(),
+                        k.running.to_string(),
+                        opt(&k.concurrency_limit),
+                        k.oldest_due_secs.map_or("-".into(), |s| format!("{s:.1}s")),
+                    ]
+                })
+                .collect();
+            table::print(&["key", "queued", "running", "limit", "oldest_due"], &rows);
+            Ok(())
+        }
     }
 }
 
@@ -656,6 +770,8 @@ fn print_queues(queues: &[Queue], output: Output) -> Result {
                 q.oldest_due_secs
                     .map_or("-".into(), |s| format!("{:.1}s", s)),
                 format!("{:.1}%", q.failure_rate_5m * 100.0),
+                opt(&q.key_concurrency_limit),
+                rate_text(q),
             ]
         })
         .collect();
@@ -672,10 +788,22 @@ fn print_queues(queues: &[Queue], output: Output) -> Result {
             "dead",
             "oldest_due",
             "fail_5m",
+            "key_limit",
+            "rate",
         ],
         &rows,
     );
     Ok(())
+}
+
+/// A queue's rate limit in one cell: "20/00:00:01", "5/00:01:00 per key", or "-".
+fn rate_text(q: &Queue) -> String {
+    match (q.rate_max_starts, &q.rate_per) {
+        (Some(n), Some(per)) => {
+            format!("{n}/{per}{}", if q.rate_per_key { " per key" } else { "" })
+        }
+        _ => "-".into(),
+    }
 }
 
 fn value_text(value: &Value) -> String {

@@ -599,3 +599,178 @@ async fn run_with_http_serves_the_api_and_refuses_a_public_address_without_a_tok
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_key_and_rate_limits_and_concurrency_keys_from_the_cli() {
+    let t = test_db().await;
+    for key in ["acme", "acme", "globex"] {
+        printed_id(
+            &t,
+            &[
+                "enqueue",
+                "noop",
+                "--queue",
+                "shared",
+                "--concurrency-key",
+                key,
+            ],
+        )
+        .await;
+    }
+    ok(
+        &t,
+        &[
+            "task",
+            "add",
+            "nightly",
+            "noop",
+            "--cron",
+            "0 3 * * *",
+            "--queue",
+            "shared",
+            "--concurrency-key",
+            "acme",
+        ],
+    )
+    .await;
+    assert_eq!(
+        one::<String>(
+            &t,
+            "select concurrency_key from pgtide.tasks where name = 'nightly'",
+            &[]
+        )
+        .await,
+        "acme"
+    );
+    ok(&t, &["task", "trigger", "nightly"]).await;
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where concurrency_key = 'acme'"
+        )
+        .await,
+        3,
+        "two enqueued and one fired by the task"
+    );
+
+    assert_eq!(
+        ok(&t, &["queue", "key-limit", "shared", "2"]).await.trim(),
+        "queue \"shared\" runs at most 2 job(s) of each key at once"
+    );
+    ok(
+        &t,
+        &[
+            "queue",
+            "key-limit",
+            "shared",
+            "4",
+            "--concurrency-key",
+            "acme",
+        ],
+    )
+    .await;
+    assert_eq!(
+        ok(
+            &t,
+            &[
+                "queue",
+                "rate-limit",
+                "shared",
+                "10",
+                "--per",
+                "1s",
+                "--per-key"
+            ]
+        )
+        .await
+        .trim(),
+        "queue \"shared\" starts at most 10 job(s) per 1s for each key"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.queues
+              where name = 'shared' and key_concurrency_limit = 2 and rate_max_starts = 10
+                and rate_per = interval '1 second' and rate_per_key"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        one::<i32>(
+            &t,
+            "select concurrency_limit from pgtide.key_limits where concurrency_key = 'acme'",
+            &[]
+        )
+        .await,
+        4
+    );
+    let keys = json(&t, &["queue", "keys", "shared", "--json"]).await;
+    assert_eq!(keys[0]["concurrency_key"], "acme", "{keys}");
+    assert_eq!(keys[0]["queued"], 3, "{keys}");
+    assert_eq!(keys[0]["concurrency_limit"], 4, "{keys}");
+    let table = ok(&t, &["queue", "keys", "shared"]).await;
+    assert!(table.contains("globex"), "{table}");
+    let list = ok(&t, &["queue", "list"]).await;
+    assert!(list.contains("10/00:00:01 per key"), "{list}");
+
+    // Bad input: one line naming the field, and nothing changes.
+    let e = fails(&t, &["queue", "key-limit", "shared", "0"]).await;
+    assert!(e.contains("invalid concurrency_limit '0'"), "{e}");
+    let e = fails(&t, &["queue", "rate-limit", "shared", "0", "--per", "1s"]).await;
+    assert!(e.contains("invalid max_starts '0'"), "{e}");
+    let e = fails(&t, &["queue", "rate-limit", "shared", "5", "--per", "0s"]).await;
+    assert!(e.contains("invalid per"), "{e}");
+    let long = "k".repeat(201);
+    let e = fails(&t, &["enqueue", "noop", "--concurrency-key", &long]).await;
+    assert!(e.contains("concurrency_key"), "{e}");
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.executions").await,
+        4,
+        "the refused job was not enqueued"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.queues
+              where name = 'shared' and key_concurrency_limit = 2 and rate_max_starts = 10"
+        )
+        .await,
+        1
+    );
+
+    ok(&t, &["queue", "key-limit", "shared", "--none"]).await;
+    ok(
+        &t,
+        &[
+            "queue",
+            "key-limit",
+            "shared",
+            "--none",
+            "--concurrency-key",
+            "acme",
+        ],
+    )
+    .await;
+    ok(&t, &["queue", "rate-limit", "shared", "--none"]).await;
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.queues
+              where name = 'shared' and key_concurrency_limit is null and rate_max_starts is null
+                and not rate_per_key and not exists (select 1 from pgtide.key_limits)"
+        )
+        .await,
+        1
+    );
+    // Six changes, each audited with the surface cli.
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.audit_log
+              where action in ('queue.key_limit', 'queue.rate_limit') and surface = 'cli'"
+        )
+        .await,
+        6
+    );
+}

@@ -347,3 +347,118 @@ async fn sessions_and_csrf_tokens_guard_every_change() {
         .unwrap()
         .contains("default-src 'self'"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_page_shows_limits_and_top_keys_and_its_forms_change_them() {
+    let t = test_db().await;
+    for (key, n) in [("acme", 3), ("globex", 1)] {
+        for _ in 0..n {
+            pgtide::enqueue(
+                &t,
+                &NewJob::new("noop").queue("shared").concurrency_key(key),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let c = Console::start(&t).await;
+    let (status, overview) = c.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        overview.contains("href=\"/queues/shared\""),
+        "the overview links the queue page"
+    );
+
+    let done = c
+        .act(
+            "/queues/shared/key-limit",
+            &[("concurrency_limit", "2"), ("concurrency_key", "")],
+        )
+        .await;
+    assert!(done.contains("flash=Queue+shared+runs+at+most+2"), "{done}");
+    c.act(
+        "/queues/shared/key-limit",
+        &[("concurrency_limit", "5"), ("concurrency_key", "acme")],
+    )
+    .await;
+    let done = c
+        .act(
+            "/queues/shared/rate-limit",
+            &[("max_starts", "12"), ("per", "1m"), ("per_key", "on")],
+        )
+        .await;
+    assert!(
+        done.contains("flash=Queue+shared+starts+at+most+12"),
+        "{done}"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.queues
+              where name = 'shared' and key_concurrency_limit = 2 and rate_max_starts = 12
+                and rate_per = interval '1 minute' and rate_per_key"
+        )
+        .await,
+        1
+    );
+    assert_eq!(audited(&t, "queue.key_limit", "shared").await, 2);
+    assert_eq!(audited(&t, "queue.rate_limit", "shared").await, 1);
+
+    let (status, page) = c.get("/queues/shared").await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "2 per key",
+        "1 key with their own",
+        "12 starts per 00:01:00 for each key",
+    ] {
+        assert!(page.contains(shown), "the page shows {shown:?}:\n{page}");
+    }
+    let acme = page.find("data-key=\"acme\"").expect("acme's row");
+    let globex = page.find("data-key=\"globex\"").expect("globex's row");
+    assert!(acme < globex, "the key with the most waiting comes first");
+    assert!(
+        page.contains("action=\"/queues/shared/key-limit\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("action=\"/queues/shared/rate-limit\""),
+        "{page}"
+    );
+
+    // A bad value comes back as an error banner and changes nothing.
+    let refused = c
+        .act("/queues/shared/key-limit", &[("concurrency_limit", "two")])
+        .await;
+    assert!(
+        refused.contains("error=") && refused.contains("concurrency_limit"),
+        "{refused}"
+    );
+    let refused = c
+        .act(
+            "/queues/shared/rate-limit",
+            &[("max_starts", "5"), ("per", "soon")],
+        )
+        .await;
+    assert!(
+        refused.contains("error=") && refused.contains("per"),
+        "{refused}"
+    );
+    assert_eq!(audited(&t, "queue.key_limit", "shared").await, 2);
+
+    // Empty limits remove them.
+    c.act("/queues/shared/key-limit", &[("concurrency_limit", "")])
+        .await;
+    c.act("/queues/shared/rate-limit", &[("max_starts", "")])
+        .await;
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.queues
+              where name = 'shared' and key_concurrency_limit is null and rate_max_starts is null"
+        )
+        .await,
+        1
+    );
+    let (status, _) = c.get("/queues/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

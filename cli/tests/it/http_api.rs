@@ -779,6 +779,8 @@ async fn every_documented_operation_answers_as_documented() {
             }
             ("/api/jobs", "post") => Some(json!({"handler": "noop"})),
             ("/api/queues/{queue}/limit", _) => Some(json!({"concurrency_limit": 2})),
+            ("/api/queues/{queue}/key-limit", _) => Some(json!({"concurrency_limit": 2})),
+            ("/api/queues/{queue}/rate-limit", _) => Some(json!({"max_starts": 10, "per": "1s"})),
             _ => None,
         };
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -921,4 +923,147 @@ async fn the_server_refuses_a_public_address_without_a_token() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("PGTIDE_API_TOKEN"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_and_rate_limit_routes_set_show_and_refuse_bad_input() {
+    let t = test_db().await;
+    let api = Api::start(&t, None).await;
+    for (key, n) in [("acme", 3), ("globex", 1)] {
+        for i in 0..n {
+            let (status, answer) = api
+                .call(
+                    Method::POST,
+                    "/api/jobs",
+                    Some(
+                        json!({"handler": "noop", "queue": "shared", "concurrency_key": key,
+                                "idempotency_key": format!("{key}-{i}")}),
+                    ),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+        }
+    }
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where concurrency_key = 'acme'"
+        )
+        .await,
+        3
+    );
+
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/queues/shared/key-limit",
+            Some(json!({"concurrency_limit": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/queues/shared/key-limit",
+            Some(json!({"concurrency_limit": 5, "concurrency_key": "acme"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/queues/shared/rate-limit",
+            Some(json!({"max_starts": 30, "per": "1m", "per_key": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, queues) = api.call(Method::GET, "/api/queues", None).await;
+    let shared = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "shared")
+        .unwrap();
+    assert_eq!(shared["key_concurrency_limit"], 2, "{shared}");
+    assert_eq!(shared["key_limit_overrides"], 1, "{shared}");
+    assert_eq!(shared["rate_max_starts"], 30, "{shared}");
+    assert_eq!(shared["rate_per"], "00:01:00", "{shared}");
+    assert_eq!(shared["rate_per_key"], true, "{shared}");
+
+    let (status, keys) = api.call(Method::GET, "/api/queues/shared/keys", None).await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0]["concurrency_key"], "acme", "the most waiting first");
+    assert_eq!(keys[0]["queued"], 3);
+    assert_eq!(keys[0]["concurrency_limit"], 5, "the key's own cap");
+    assert_eq!(keys[1]["concurrency_key"], "globex");
+    assert_eq!(keys[1]["concurrency_limit"], 2, "the queue's key limit");
+
+    // Bad input: a 400 naming the field, and nothing changes.
+    let before = scalar(&t, "select count(*) from pgtide.audit_log").await;
+    for (path, body, field) in [
+        (
+            "key-limit",
+            json!({"concurrency_limit": 0}),
+            "concurrency_limit",
+        ),
+        (
+            "key-limit",
+            json!({"concurrency_limit": 1, "concurrency_key": "k".repeat(201)}),
+            "concurrency_key",
+        ),
+        (
+            "rate-limit",
+            json!({"max_starts": 0, "per": "1s"}),
+            "max_starts",
+        ),
+        ("rate-limit", json!({"max_starts": 5, "per": "0s"}), "per"),
+        ("rate-limit", json!({"max_starts": 5}), "per"),
+    ] {
+        assert_error(
+            &api.call(
+                Method::POST,
+                &format!("/api/queues/shared/{path}"),
+                Some(body),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            Some(field),
+        );
+    }
+    assert_error(
+        &api.call(
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"handler": "noop", "concurrency_key": ""})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        Some("concurrency_key"),
+    );
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.audit_log").await,
+        before,
+        "a refused change writes nothing"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.queues
+              where name = 'shared' and key_concurrency_limit = 2 and rate_max_starts = 30"
+        )
+        .await,
+        1
+    );
+    // Each change was audited with the surface http.
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.audit_log
+              where action in ('queue.key_limit', 'queue.rate_limit') and surface = 'http'"
+        )
+        .await,
+        3
+    );
 }

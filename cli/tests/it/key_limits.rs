@@ -349,6 +349,10 @@ async fn a_rate_limit_spaces_starts_across_three_workers_without_polling() {
     );
     assert_eq!(most, 20, "the limit is reached, not just respected");
     assert!(
+        span < 7.5,
+        "a worker wakes when the window opens, not at its 10 s poll (took {span:.2} s)"
+    );
+    assert!(
         span >= 4.9,
         "120 starts at 20 per second span at least 5 s (took {span:.2} s)"
     );
@@ -370,6 +374,10 @@ async fn a_rate_limit_spaces_starts_across_three_workers_without_polling() {
             "key {key}: {most} starts in one second under 20 per second"
         );
         assert!(
+            span < 4.5,
+            "key {key}: the workers wake when its window opens ({span:.2} s)"
+        );
+        assert!(
             span >= 1.9,
             "key {key}: 60 starts at 20 per second span at least 2 s ({span:.2} s)"
         );
@@ -382,5 +390,265 @@ async fn a_rate_limit_spaces_starts_across_three_workers_without_polling() {
     assert!(
         cpu < Duration::from_millis(900),
         "the waiting workers used {cpu:?} of CPU"
+    );
+}
+
+#[tokio::test]
+async fn bad_limits_and_keys_name_the_field_and_change_nothing() {
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "select pgtide.set_key_limit('shared', 3);
+             select pgtide.set_rate_limit('shared', 10, interval '1 second');",
+        )
+        .await
+        .unwrap();
+    let settings =
+        "select row(key_concurrency_limit, rate_max_starts, rate_per, rate_per_key)::text
+                      from pgtide.queues where name = 'shared'";
+    let before: String = common::one(&t, settings, &[]).await;
+    let audited = scalar(&t, "select count(*) from pgtide.audit_log").await;
+    let long = format!("'{}'", "k".repeat(201));
+    for (call, expected) in [
+        (
+            "select pgtide.set_key_limit('shared', 0)".to_string(),
+            "pgtide.set_key_limit: invalid concurrency_limit '0': expected NULL (no limit) or an integer >= 1",
+        ),
+        (
+            "select pgtide.set_key_limit('shared', -2, 'acme')".into(),
+            "pgtide.set_key_limit: invalid concurrency_limit '-2'",
+        ),
+        (
+            format!("select pgtide.set_key_limit('shared', 2, {long})"),
+            "pgtide.set_key_limit: invalid concurrency_key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...': expected at most 200 characters",
+        ),
+        (
+            "select pgtide.set_key_limit('shared', 2, '')".into(),
+            "pgtide.set_key_limit: invalid concurrency_key '': expected NULL (no key) or a non-empty key",
+        ),
+        (
+            "select pgtide.set_key_limit(' ', 2)".into(),
+            "pgtide.set_key_limit: invalid queue ' ': expected a non-empty queue name",
+        ),
+        (
+            "select pgtide.set_rate_limit('shared', 0, interval '1 second')".into(),
+            "pgtide.set_rate_limit: invalid max_starts '0': expected NULL (no limit) or an integer >= 1",
+        ),
+        (
+            "select pgtide.set_rate_limit('shared', 5, interval '0')".into(),
+            "pgtide.set_rate_limit: invalid per '00:00:00': expected an interval > 0",
+        ),
+        (
+            "select pgtide.set_rate_limit('shared', 5, interval '-1 second')".into(),
+            "pgtide.set_rate_limit: invalid per '-00:00:01': expected an interval > 0",
+        ),
+        (
+            "select pgtide.set_rate_limit('shared', 5, null)".into(),
+            "pgtide.set_rate_limit: invalid per NULL: expected an interval > 0",
+        ),
+        (
+            format!("select pgtide.set_rate_limit({long}, 5, interval '1 second')"),
+            "pgtide.set_rate_limit: invalid queue",
+        ),
+        (
+            format!("select pgtide.enqueue('noop', queue => 'shared', concurrency_key => {long})"),
+            "pgtide.enqueue: invalid concurrency_key",
+        ),
+        (
+            "select pgtide.create_task('t', 'noop', every => interval '1 hour', concurrency_key => '')"
+                .into(),
+            "pgtide.create_task: invalid concurrency_key ''",
+        ),
+    ] {
+        let message = common::sql_error(&t, &call, &[]).await;
+        assert!(message.starts_with(expected), "{call}:\n{message}");
+    }
+    // A raw INSERT meets the table's constraint.
+    let message = common::sql_error(
+        &t,
+        "insert into pgtide.executions (handler, concurrency_key) values ('noop', '') returning id",
+        &[],
+    )
+    .await;
+    assert!(
+        message.contains("executions_concurrency_key_shape"),
+        "{message}"
+    );
+    assert_eq!(common::one::<String>(&t, settings, &[]).await, before);
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.audit_log").await,
+        audited
+    );
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.executions").await,
+        0
+    );
+    assert_eq!(scalar(&t, "select count(*) from pgtide.tasks").await, 0);
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.key_limits").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_key_travels_with_fires_retries_and_requeues_and_shows_in_key_stats() {
+    use pgtide::maintenance::LeaderService;
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "select pgtide.create_task('nightly', 'noop', every => interval '1 hour',
+                                       queue => 'shared', concurrency_key => 'acme');
+             select pgtide.trigger_task('nightly', 'manual-1');
+             select pgtide.enqueue('boom', queue => 'shared', concurrency_key => 'globex',
+                                   idempotency_key => 'b', max_attempts => 2,
+                                   retry_strategy => 'fixed', retry_base => interval '0');
+             select pgtide.set_key_limit('shared', 4);
+             select pgtide.set_key_limit('shared', 9, 'acme');",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        common::one::<String>(
+            &t,
+            "select concurrency_key from pgtide.executions where idempotency_key = 'manual-1'",
+            &[]
+        )
+        .await,
+        "acme"
+    );
+    let stats: Vec<String> = common::column(
+        &t,
+        "select concurrency_key || ' ' || queued || ' ' || running || ' ' || concurrency_limit
+           from pgtide.key_stats where queue = 'shared' order by 1",
+    )
+    .await;
+    assert_eq!(stats, ["acme 1 0 9", "globex 1 0 4"]);
+
+    // The failing job retries and dies: every attempt and the requeue keep the key.
+    let worker = RunningWorker::start(
+        &t.db,
+        common::registry(vec![
+            ("boom", Arc::new(common::handlers::AlwaysFails)),
+            ("noop", Arc::new(pgtide::handlers::Noop)),
+        ]),
+        WorkerConfig {
+            queues: vec!["shared".into()],
+            ..common::quick_config(2)
+        },
+    );
+    wait_until(Duration::from_secs(20), "the job to die", || async {
+        common::promote(&t.db).await;
+        scalar(&t, "select count(*) from pgtide.executions where idempotency_key like 'b%' and status = 'dead'").await
+            == 1
+    })
+    .await;
+    worker.stop().await;
+    client
+        .batch_execute("select pgtide.retry_dead(id) from pgtide.executions where status = 'dead'")
+        .await
+        .unwrap();
+    let keys: Vec<String> = common::column(
+        &t,
+        "select idempotency_key || ' ' || coalesce(concurrency_key, '-')
+           from pgtide.executions where idempotency_key like 'b%' order by id",
+    )
+    .await;
+    assert_eq!(keys, ["b globex", "b#2 globex", "b#2:requeued globex"]);
+    let _ = pgtide::maintenance::Promoter::new(t.db.clone(), 10)
+        .run_once()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescued_job_frees_its_keys_slot_and_its_stale_worker_is_fenced() {
+    use pgtide::maintenance::LeaderService;
+    let t = test_db().await;
+    let client = t.client().await.unwrap();
+    client
+        .batch_execute(
+            "select pgtide.set_key_limit('shared', 1);
+             select pgtide.enqueue('noop', queue => 'shared', concurrency_key => 'acme',
+                                   idempotency_key => 'first', retry_strategy => 'fixed',
+                                   retry_base => interval '0');
+             select pgtide.enqueue('noop', queue => 'shared', concurrency_key => 'acme',
+                                   idempotency_key => 'second');",
+        )
+        .await
+        .unwrap();
+    // A worker that then vanished claimed the first; the cap of 1 holds the second back.
+    let claimed: Vec<i64> = common::column(
+        &t,
+        "select id from pgtide.claim(array['shared'], 10, 'ghost', 30)",
+    )
+    .await;
+    assert_eq!(claimed.len(), 1, "one job of the key under a cap of 1");
+    let worker = RunningWorker::start(
+        &t.db,
+        pgtide::handlers::Registry::new(),
+        WorkerConfig {
+            queues: vec!["shared".into()],
+            ..common::quick_config(4)
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        common::status_of(&t, claimed[0] + 1).await,
+        "queued",
+        "the second waits while the first holds the key's only slot"
+    );
+    // The lease runs out and the rescuer takes the row back: its retry and the second both run.
+    client
+        .execute(
+            "update pgtide.executions set lease_until = now() - interval '1 second' where id = $1",
+            &[&claimed[0]],
+        )
+        .await
+        .unwrap();
+    let rescued = pgtide::maintenance::Rescuer::new(t.db.clone(), 100)
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1);
+    wait_until(
+        Duration::from_secs(20),
+        "the retry and the second to succeed",
+        || async {
+            common::promote(&t.db).await;
+            scalar(
+                &t,
+                "select count(*) from pgtide.executions where status = 'succeeded'",
+            )
+            .await
+                == 2
+        },
+    )
+    .await;
+    worker.stop().await;
+    // The vanished worker comes back and reports: its completion is refused.
+    let recorded: Vec<i64> = common::column(
+        &t,
+        &format!(
+            "select id from pgtide.complete('ghost', array[{id}]::bigint[], array[1], array['{{}}'::jsonb],
+                                             '{{}}', '{{}}', '{{}}', '{{}}')",
+            id = claimed[0]
+        ),
+    )
+    .await;
+    assert!(recorded.is_empty(), "a fenced completion records nothing");
+    let rows: Vec<String> = common::column(
+        &t,
+        "select idempotency_key || ' ' || status::text || ' ' || concurrency_key
+           from pgtide.executions order by id",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [
+            "first failed acme",
+            "second succeeded acme",
+            "first#2 succeeded acme"
+        ]
     );
 }

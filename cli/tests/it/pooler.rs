@@ -33,6 +33,17 @@ struct Bouncer {
 
 impl Drop for Bouncer {
     fn drop(&mut self) {
+        // As root the child is `runuser`, and killing it leaves PgBouncer running: stop PgBouncer
+        // itself through its pid file.
+        if let Some(pid) = std::fs::read_to_string(self.dir.join("pgbouncer.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -46,9 +57,13 @@ async fn start_pgbouncer(server: &str, password: Option<&str>) -> Bouncer {
     // The server wants a password over TCP: PgBouncer logs in with the user's entry in its
     // auth file (clients log in to PgBouncer itself without one: auth_type = trust).
     let password = password.unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!("pgtide-bouncer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let listen_port = common::free_port();
+    // One directory per bouncer: two tests of this process may run one each at once.
+    let dir = std::env::temp_dir().join(format!(
+        "pgtide-bouncer-{}-{listen_port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("userlist.txt"),
         format!("\"postgres\" \"{password}\"\n"),
@@ -286,4 +301,99 @@ async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transac
         !log.contains("prepared statement"),
         "pgbouncer saw prepared-statement trouble:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_limits_hold_for_poll_only_workers_behind_pgbouncer() {
+    if !common::tool_available(
+        "the PgBouncer test",
+        PGBOUNCER,
+        std::path::Path::new(PGBOUNCER).exists(),
+        "Debian/Ubuntu: apt-get install pgbouncer",
+    ) {
+        return;
+    }
+    let t = test_db().await;
+    let server = common::server_addr(&t.tcp_url);
+    let bouncer = start_pgbouncer(&server, common::url_password(&t.tcp_url)).await;
+    let url = common::with_user(
+        &t.tcp_url
+            .replace(&server, &format!("127.0.0.1:{}", bouncer.port)),
+        "postgres",
+        "",
+    );
+    let db = Database::connect(&url, 4).unwrap().for_transaction_pooler();
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute("select pgtide.set_key_limit('shared', 1)")
+        .await
+        .unwrap();
+    let jobs: Vec<NewJob> = (0..30)
+        .map(|n| {
+            NewJob::new("nap")
+                .queue("shared")
+                .concurrency_key(["acme", "globex", "initech"][n % 3])
+        })
+        .collect();
+    pgtide::enqueue_many(&db, &jobs).await.unwrap();
+    // The most running rows of one key at once, sampled on a direct connection.
+    let direct = t.client().await.unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        workers.push(RunningWorker::start(
+            &db,
+            common::registry(vec![(
+                "nap",
+                std::sync::Arc::new(common::handlers::Sleeps(Duration::from_millis(20))),
+            )]),
+            WorkerConfig {
+                queues: vec!["shared".into()],
+                concurrency: 4,
+                listen: false,
+                poll_interval: Duration::from_millis(50),
+                lease: Duration::from_secs(5),
+                ..Default::default()
+            },
+        ));
+    }
+    let mut most = 0i64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = direct
+            .query_one(
+                "select coalesce(max(n), 0),
+                        (select count(*) from pgtide.executions where status = 'succeeded')
+                   from (select count(*) as n from pgtide.executions
+                          where status = 'running' group by concurrency_key) r",
+                &[],
+            )
+            .await
+            .unwrap();
+        most = most.max(row.get::<_, i64>(0));
+        if row.get::<_, i64>(1) == 30 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 30 jobs did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for worker in workers {
+        worker.stop().await;
+    }
+    assert_eq!(
+        most, 1,
+        "a cap of 1 per key holds through the pooler, and is reached"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where attempt = 1 and status = 'succeeded'"
+        )
+        .await,
+        30
+    );
+    drop(bouncer);
 }

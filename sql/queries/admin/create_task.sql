@@ -16,4 +16,5 @@ select pgtide.create_task(
     timeout => coalesce(make_interval(secs => $14::float8), interval '5 minutes'),
     overlap => coalesce($15::text, 'allow'),
     misfire => coalesce($16::text, 'fire_once'),
-    tags => coalesce($17::text[], '{}')) as id
+    tags => coalesce($17::text[], '{}'),
+    concurrency_key => $18::text) as id

@@ -16,11 +16,8 @@ declare
     ids bigint[] := '{}';
     more bigint[];
     keyed text[];
-    rated text[];
     q text;
     budget int := claim_ids.max_rows;
-    served text[];
-    counts int[];
 begin
     -- Serialize claims on this caller's limited queues (in name order, so two workers never deadlock).
     -- In READ COMMITTED every statement of a volatile function takes a new snapshot, so the claim
@@ -37,12 +34,8 @@ begin
         for update;
     select array_agg(q.name order by q.name) filter (
                where q.key_concurrency_limit is not null or q.rate_per_key
-                  or exists (select 1 from pgtide.key_limits kl where kl.queue = q.name)),
-           array_agg(q.name) filter (
-               where q.rate_max_starts is not null and not q.rate_per_key
-                 and q.key_concurrency_limit is null
-                 and not exists (select 1 from pgtide.key_limits kl where kl.queue = q.name))
-      into keyed, rated
+                  or exists (select 1 from pgtide.key_limits kl where kl.queue = q.name))
+      into keyed
       from pgtide.queues q
      where q.name = any (claim_ids.queues)
        and not q.paused;
@@ -87,22 +80,7 @@ begin
          limit budget
     )
     select array_agg(due.id) into more from due;
-    if more is not null then
-        ids := ids || more;
-        -- Rate-limited queues log their starts.
-        if rated is not null then
-            select array_agg(g.queue), array_agg(g.n) into served, counts
-              from (select e.queue, count(*)::int as n
-                      from pgtide.executions e
-                     where e.id = any (more) and e.queue = any (rated)
-                     group by 1) g;
-            for i in 1 .. coalesce(cardinality(served), 0) loop
-                perform pgtide.record_starts(served[i], array[''], array[counts[i]],
-                    (select s.rate_max_starts from pgtide.queues s where s.name = served[i]));
-            end loop;
-        end if;
-    end if;
-    return ids;
+    return ids || coalesce(more, '{}');
 end $$;
 
 comment on function pgtide.claim_ids(text[], int) is
@@ -117,6 +95,8 @@ language plpgsql volatile as $$
 #variable_conflict use_column
 declare
     ids bigint[];
+    started timestamptz := now();
+    rated boolean := false;
 begin
     if claim.async_commit then
         -- A claim is only a promise to run: lost in a server crash, its row is simply queued again.
@@ -140,9 +120,19 @@ begin
                for update skip locked);
     else
         ids := pgtide.claim_ids(claim.queues, claim.max_rows);
+        -- A rate limit counts starts by the clock after the queue's lock was granted (see
+        -- pgtide.rate_room), so the rows start then, and the log records that time.
+        rated := exists (select 1 from pgtide.queues s
+                          where s.name = any (claim.queues) and s.rate_max_starts is not null);
+        if rated then
+            started := clock_timestamp();
+        end if;
     end if;
     if coalesce(cardinality(ids), 0) = 0 then
         return;
+    end if;
+    if rated then
+        perform pgtide.record_starts(ids, started);
     end if;
     -- The ids are updated by primary key: with a generic plan the planner cannot know how many rows
     -- the LIMIT lets through, and a join could be planned as a scan of the whole table.
@@ -151,7 +141,7 @@ begin
         update pgtide.executions e
            set status = 'running',
                worker_id = claim.worker,
-               started_at = now(),
+               started_at = started,
                lease_until = now() + make_interval(secs => claim.lease_secs)
          where e.id = any (ids)
         returning e.id, e.handler, e.queue, e.payload, e.attempt, e.max_attempts, e.idempotency_key,

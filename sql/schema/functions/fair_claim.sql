@@ -17,6 +17,10 @@
 -- Applied by `pgtide migrate` whenever this file changes (see sql/schema/README.md).
 
 -- Starts a rate limit still allows now: max_starts minus the starts of the last `per`.
+--
+-- The clock, not now(): a claim's transaction may have started before it waited for the queue's lock,
+-- and the starts it records must come after every start it counted. Claims of a rate-limited queue
+-- are serialized, so the log this keeps is in time order.
 create or replace function pgtide.rate_room(queue text, concurrency_key text, max_starts int, per interval)
 returns int language plpgsql stable as $$
 #variable_conflict use_column
@@ -26,33 +30,43 @@ begin
           from pgtide.rate_windows w, unnest(w.starts) as s(at)
          where w.queue = rate_room.queue
            and w.concurrency_key = rate_room.concurrency_key
-           and s.at > now() - rate_room.per), 0);
+           and s.at > clock_timestamp() - rate_room.per), 0);
 end $$;
 
 comment on function pgtide.rate_room(text, text, int, interval) is
     'Internal (claims): how many starts the rate limit of queue (or of its key) allows now.';
 
--- Appends `counts[i]` starts at now() to the log of `keys[i]`, keeping the latest max_starts.
-create or replace function pgtide.record_starts(queue text, keys text[], counts int[], max_starts int)
+-- Records the starts of the rows `ids` just claimed at `at` (their started_at) in the logs of the
+-- rate-limited queues among them: one log per queue, or per key with per_key; each keeps its latest
+-- rate_max_starts starts.
+create or replace function pgtide.record_starts(ids bigint[], at timestamptz)
 returns void language plpgsql volatile as $$
 #variable_conflict use_column
 begin
     insert into pgtide.rate_windows as w (queue, concurrency_key, starts)
-    select record_starts.queue, c.k, array_fill(now(), array[least(c.n, record_starts.max_starts)])
-      from unnest(record_starts.keys, record_starts.counts) as c(k, n)
-     where c.n > 0
+    select g.queue, g.k, array_fill(record_starts.at, array[least(g.n, g.max_starts)])
+      from (select e.queue,
+                   case when q.rate_per_key then coalesce(e.concurrency_key, '') else '' end as k,
+                   count(*)::int as n,
+                   min(q.rate_max_starts) as max_starts
+              from pgtide.executions e
+              join pgtide.queues q on q.name = e.queue
+             where e.id = any (record_starts.ids)
+               and q.rate_max_starts is not null
+             group by 1, 2) g
     on conflict (queue, concurrency_key) do update
        set starts = (w.starts || excluded.starts)[greatest(1, cardinality(w.starts)
-                        + cardinality(excluded.starts) - record_starts.max_starts + 1):];
+                        + cardinality(excluded.starts)
+                        - (select q.rate_max_starts from pgtide.queues q where q.name = w.queue) + 1):];
 end $$;
 
-comment on function pgtide.record_starts(text, text[], int[], int) is
-    'Internal (claims): records starts in a rate-limited queue''s sliding log (keys: '''' for the '
-    'whole queue), keeping the latest max_starts.';
+comment on function pgtide.record_starts(bigint[], timestamptz) is
+    'Internal (claims): records the starts of rows just claimed at `at` in the sliding logs of their '
+    'rate-limited queues (per key with per_key), keeping the latest rate_max_starts of each.';
 
 -- Locks and returns the ids of up to max_rows due rows of one queue dispatched by key. The caller
--- holds the queue's pgtide.queues row lock. Also records the starts a rate limit counts and moves the
--- round-robin cursor.
+-- holds the queue's pgtide.queues row lock and records the starts a rate limit counts
+-- (pgtide.claim). Moves the round-robin cursor.
 create or replace function pgtide.claim_keys(queue text, max_rows int)
 returns bigint[] language plpgsql volatile as $$
 #variable_conflict use_column
@@ -70,8 +84,6 @@ declare
     hi text;
     wrapped boolean;
     ids bigint[];
-    served text[];
-    counts int[];
     last_key text;
 begin
     select * into s from pgtide.queues q where q.name = claim_keys.queue;
@@ -118,14 +130,18 @@ begin
             select w.k, w.n from walk w where w.k is not null and (hi is null or w.k <= hi)
         ), roomy as (
             select i.k, i.n,
-                   least(coalesce(kl.concurrency_limit, s.key_concurrency_limit, claim_keys.max_rows)
-                         - case when i.k = ''
-                                then (select count(*) from pgtide.executions r
-                                       where r.status = 'running' and r.queue = claim_keys.queue
-                                         and r.concurrency_key is null)
-                                else (select count(*) from pgtide.executions r
-                                       where r.status = 'running' and r.queue = claim_keys.queue
-                                         and r.concurrency_key = i.k) end,
+                   least(case when coalesce(kl.concurrency_limit, s.key_concurrency_limit) is null
+                              then claim_keys.max_rows
+                              else coalesce(kl.concurrency_limit, s.key_concurrency_limit)
+                                   - case when i.k = ''
+                                          then (select count(*) from pgtide.executions r
+                                                 where r.status = 'running'
+                                                   and r.queue = claim_keys.queue
+                                                   and r.concurrency_key is null)
+                                          else (select count(*) from pgtide.executions r
+                                                 where r.status = 'running'
+                                                   and r.queue = claim_keys.queue
+                                                   and r.concurrency_key = i.k) end end,
                          case when s.rate_per_key
                               then pgtide.rate_room(claim_keys.queue, i.k, s.rate_max_starts, s.rate_per)
                               else claim_keys.max_rows end) as room
@@ -189,19 +205,6 @@ begin
         insert into pgtide.key_cursors as c (queue, last_key) values (claim_keys.queue, last_key)
         on conflict (queue) do update set last_key = excluded.last_key;
     end if;
-    if s.rate_max_starts is not null and coalesce(cardinality(ids), 0) > 0 then
-        if s.rate_per_key then
-            select array_agg(g.k), array_agg(g.n) into served, counts
-              from (select coalesce(e.concurrency_key, '') as k, count(*)::int as n
-                      from pgtide.executions e
-                     where e.id = any (ids)
-                     group by 1) g;
-            perform pgtide.record_starts(claim_keys.queue, served, counts, s.rate_max_starts);
-        else
-            perform pgtide.record_starts(claim_keys.queue, array[''], array[cardinality(ids)],
-                                         s.rate_max_starts);
-        end if;
-    end if;
     return coalesce(ids, '{}');
 end $$;
 
@@ -211,21 +214,24 @@ comment on function pgtide.claim_keys(text, int) is
     'last claim stopped, each key''s cap and rate honoured.';
 
 -- How long until a rate limit lets one of these queues start a job it has waiting: the worker sleeps
--- that long (or until a notification) instead of polling.
+-- that long (or until a notification) instead of polling. A window that opened in the few
+-- milliseconds since the worker's claim was refused answers 0, so the worker claims again at once;
+-- one that has been open longer (the claim came back short for another reason) is no reason to wake.
 create or replace function pgtide.rate_wait(queues text[]) returns float8
 language plpgsql stable as $$
 #variable_conflict use_column
 begin
     return (
-        select extract(epoch from min(w.starts[cardinality(w.starts) - q.rate_max_starts + 1]
-                                      + q.rate_per - now()))::float8
+        select greatest(0, extract(epoch from min(w.starts[cardinality(w.starts) - q.rate_max_starts + 1]
+                                                  + q.rate_per - clock_timestamp())))::float8
           from pgtide.queues q
           join pgtide.rate_windows w on w.queue = q.name
          where q.name = any (rate_wait.queues)
            and q.rate_max_starts is not null
            and not q.paused
            and cardinality(w.starts) >= q.rate_max_starts
-           and w.starts[cardinality(w.starts) - q.rate_max_starts + 1] > now() - q.rate_per
+           and w.starts[cardinality(w.starts) - q.rate_max_starts + 1]
+               > clock_timestamp() - q.rate_per - interval '50 milliseconds'
            and (w.concurrency_key = '' and not q.rate_per_key
                 or q.rate_per_key)
            and exists (select 1 from pgtide.executions e
@@ -236,4 +242,4 @@ end $$;
 
 comment on function pgtide.rate_wait(text[]) is
     'Internal (the worker''s idle wait): seconds until a rate limit of one of queues allows a start '
-    'that a due row waits for; NULL when none does.';
+    'that a due row waits for (0 when one just did); NULL when none holds one back.';

@@ -51,7 +51,7 @@ begin
             'pgtide.claim(text[], int, text, float8, boolean), pgtide.claim_ids(text[], int), '
             'pgtide.release(text, bigint[], int[]), pgtide.complete(text, bigint[], int[], jsonb[], bigint[], int[], text[], boolean[]), '
             'pgtide.claim_keys(text, int), pgtide.rate_room(text, text, int, interval), '
-            'pgtide.record_starts(text, text[], int[], int), pgtide.rate_wait(text[]) to %I',
+            'pgtide.record_starts(bigint[], timestamptz), pgtide.rate_wait(text[]) to %I',
             enqueue_fns, r);
         execute format('grant select, insert, update, delete on pgtide.executions, pgtide.leader, '
             'pgtide.workers to %I', r);

@@ -327,6 +327,17 @@ async fn run_rate_limited(
     })
     .await;
     let cpu = workers.iter().map(|w| cpu_time(w.child.id())).sum();
+    // Drained, the workers idle: they sleep until a notification or their poll, never spin.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let idle: Duration = workers
+        .iter()
+        .map(|w| cpu_time(w.child.id()))
+        .sum::<Duration>()
+        - cpu;
+    assert!(
+        idle < Duration::from_millis(150),
+        "three idle workers used {idle:?} of CPU in 1.5 s"
+    );
     for worker in &mut workers {
         assert!(
             worker.terminate(),

@@ -43,6 +43,9 @@ pub(crate) enum Workload {
     Backlog,
     /// The throughput drain with a sql handler: one ledger insert per job, committed with its success.
     Sql,
+    /// Jobs spread over `--keys` concurrency keys: the plain drain, then the same drain under a key
+    /// limit (fair, round-robin claims), then under a key limit with only 10 keys.
+    Fairness,
     /// A backlog kept full for `--sustained-for` with no manual vacuum, sampled every
     /// `--sample-every` (run only when named in `--only`: it takes 10 minutes by default).
     Sustained,
@@ -77,6 +80,9 @@ pub(crate) struct Settings {
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     #[serde(with = "humantime_serde")]
     pub(crate) fire_duration: Duration,
+    /// Distinct concurrency keys of the fairness workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) keys: usize,
     /// How long the sustained workload runs.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     #[serde(with = "humantime_serde")]
@@ -111,6 +117,7 @@ impl Settings {
             ("concurrency", self.concurrency),
             ("latency_jobs", self.latency_jobs),
             ("fire_tasks", self.fire_tasks),
+            ("keys", self.keys),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -213,6 +220,9 @@ async fn measure(url: &str, settings: &Settings) -> crate::Result<Report> {
     }
     if settings.runs(Workload::Sql) {
         report.sql = Some(bench.sql().await?);
+    }
+    if settings.runs(Workload::Fairness) {
+        report.fairness = Some(bench.fairness().await?);
     }
     if settings.runs(Workload::Sustained) {
         report.sustained = Some(bench.sustained().await?);

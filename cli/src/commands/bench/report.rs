@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{
     sustained::Sustained,
-    workloads::{Backlog, Drain, FireLag, Latency, Limit},
+    workloads::{Backlog, Drain, Fairness, FireLag, Latency, Limit},
     Settings,
 };
 
@@ -39,6 +39,7 @@ pub(crate) struct Report {
     pub(crate) fire_lag: Option<FireLag>,
     pub(crate) backlog: Option<Backlog>,
     pub(crate) sql: Option<Drain>,
+    pub(crate) fairness: Option<Fairness>,
     pub(crate) sustained: Option<Sustained>,
 }
 
@@ -59,6 +60,7 @@ impl Report {
             fire_lag: None,
             backlog: None,
             sql: None,
+            fairness: None,
             sustained: None,
         }
     }
@@ -127,6 +129,19 @@ impl Report {
                 figure: format!("drain at {:.0}% of the no-op drain", ratio * 100.0),
                 target: ">= 50%",
                 met: ratio >= 0.5,
+            });
+        }
+        if let Some(f) = &self.fairness {
+            let ratio = f.keyed.drain_per_sec / f.plain.drain_per_sec;
+            targets.push(Target {
+                workload: "fairness",
+                figure: format!(
+                    "key-limited drain over {} keys at {:.0}% of the plain drain",
+                    thousands(f.keys as f64),
+                    ratio * 100.0
+                ),
+                target: ">= 70%",
+                met: ratio >= 0.7,
             });
         }
         if let Some(s) = &self.sustained {
@@ -242,6 +257,40 @@ impl Report {
                     ),
                 );
             }
+        }
+        if let Some(f) = &self.fairness {
+            let keys = thousands(f.keys as f64);
+            row(
+                "fairness",
+                &format!("drain, {keys} keys, no key limit"),
+                per_sec(f.plain.drain_per_sec),
+            );
+            row(
+                "fairness",
+                &format!("drain, {keys} keys, key limit 1"),
+                per_sec(f.keyed.drain_per_sec),
+            );
+            row(
+                "fairness",
+                "drain, 10 keys, key limit",
+                per_sec(f.few_keys.drain_per_sec),
+            );
+            row(
+                "fairness",
+                "key-limited / plain",
+                format!(
+                    "{:.0}%",
+                    100.0 * f.keyed.drain_per_sec / f.plain.drain_per_sec
+                ),
+            );
+            row(
+                "fairness",
+                &format!("{keys} keys / 10 keys"),
+                format!(
+                    "{:.0}%",
+                    100.0 * f.keyed.drain_per_sec / f.few_keys.drain_per_sec
+                ),
+            );
         }
         if let Some(q) = &self.sql {
             row("sql", "drain", per_sec(q.drain_per_sec));

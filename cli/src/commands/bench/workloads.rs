@@ -88,6 +88,18 @@ pub(crate) struct Limit {
     pub(crate) drain_per_sec: f64,
 }
 
+/// The fairness workload: the same jobs over many keys drained three ways.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Fairness {
+    pub(crate) keys: usize,
+    /// No key limit: the claim takes the queue's head, whatever the keys.
+    pub(crate) plain: Drain,
+    /// A key limit of 1 on `keys` keys: every claim walks as many keys as it takes rows.
+    pub(crate) keyed: Drain,
+    /// A key limit on 10 keys, high enough never to bind: a claim walks 10 keys.
+    pub(crate) few_keys: Drain,
+}
+
 /// What the workloads share: the scratch database, the settings and the progress display.
 pub(crate) struct Bench<'a> {
     pub(crate) url: &'a str,
@@ -131,6 +143,42 @@ impl Bench<'_> {
             )));
         }
         Ok(drain)
+    }
+
+    /// `fairness`: N jobs over `--keys` keys, drained with no key limit, then with a key limit of 1
+    /// (round-robin over every key, one row per key per claim round), then with 10 keys and a limit
+    /// that never binds. The second against the first is what fair dispatch costs; the second
+    /// against the third shows whether a claim's cost grows with the number of keys.
+    pub(crate) async fn fairness(&self) -> crate::Result<Fairness> {
+        let keys = self.settings.keys;
+        let client = self.db.client().await?;
+        client
+            .batch_execute(
+                "select pgtide.set_key_limit('bench_fair_keyed', 1);
+                 select pgtide.set_key_limit('bench_fair_few', 1000000);",
+            )
+            .await?;
+        drop(client);
+        let spread = move |queue: &str, i: usize| {
+            NewJob::new("noop")
+                .queue(queue)
+                .concurrency_key(format!("tenant-{}", i % keys))
+        };
+        let plain = self.drain("fairness", "bench_fair_plain", spread).await?;
+        let keyed = self.drain("fairness", "bench_fair_keyed", spread).await?;
+        let few_keys = self
+            .drain("fairness", "bench_fair_few", |queue, i| {
+                NewJob::new("noop")
+                    .queue(queue)
+                    .concurrency_key(format!("tenant-{}", i % 10))
+            })
+            .await?;
+        Ok(Fairness {
+            keys,
+            plain,
+            keyed,
+            few_keys,
+        })
     }
 
     /// `backlog`: the throughput drain again, beside a million scheduled and a million finished rows

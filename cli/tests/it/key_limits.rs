@@ -663,3 +663,72 @@ async fn a_rescued_job_frees_its_keys_slot_and_its_stale_worker_is_fenced() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_done_but_not_yet_recorded_still_holds_its_keys_place() {
+    let t = test_db().await;
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute("select pgtide.set_key_limit('windowed', 2)")
+        .await
+        .unwrap();
+    let jobs: Vec<NewJob> = (0..30)
+        .map(|n| {
+            NewJob::new("nap")
+                .queue("windowed")
+                .concurrency_key(["acme", "globex", "initech"][n % 3])
+        })
+        .collect();
+    pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peaks = sample_running_per_key(t.db.clone(), "windowed", stop.clone());
+    // Outcomes wait up to 300 ms for their flush: a finished job stays `running` meanwhile, and its
+    // key's place stays taken, so the cap counts it.
+    let worker = RunningWorker::start(
+        &t.db,
+        common::registry(vec![(
+            "nap",
+            Arc::new(common::handlers::Sleeps(Duration::from_millis(20))),
+        )]),
+        WorkerConfig {
+            queues: vec!["windowed".into()],
+            completion_batch: 2,
+            completion_window: 2,
+            completion_tick: Duration::from_millis(300),
+            ..common::quick_config(8)
+        },
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the 30 jobs to succeed",
+        || async {
+            scalar(
+                &t,
+                "select count(*) from pgtide.executions where status = 'succeeded'",
+            )
+            .await
+                == 30
+        },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    worker.stop().await;
+    let (per_key, total) = peaks.lock().unwrap().clone();
+    for (key, peak) in &per_key {
+        assert!(
+            *peak <= 2,
+            "{key} had {peak} rows running or unrecorded under a cap of 2"
+        );
+    }
+    assert!(total <= 6, "3 keys x 2 at most: saw {total}");
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where attempt = 1 and status = 'succeeded'"
+        )
+        .await,
+        30,
+        "every job ran once"
+    );
+}

@@ -64,6 +64,8 @@ queries! {
     PRUNE_AUDIT = "maintenance/prune_audit.sql";
     /// Deletes one batch of finished webhook deliveries and alert events past their retention.
     PRUNE_ALERTS = "maintenance/prune_alerts.sql";
+    /// One batch of stale rate-limit logs (`pgtide.rate_windows`), at most `$1` rows.
+    PRUNE_RATE_WINDOWS = "maintenance/prune_rate_windows.sql";
     /// Whether the queue table has piled up enough dead row versions to vacuum it now.
     VACUUM_DUE = "maintenance/vacuum_due.sql";
     /// Vacuums the queue table without waiting for locks or truncating it.

@@ -7,7 +7,9 @@
 //! - finished webhook deliveries older than `alert_delivery_retention` (default 30 days);
 //! - alert events older than `alert_retention` (default 30 days), except the latest event of a
 //!   subject that still fires (the alert's state: without it the same alert would be recorded and
-//!   notified again) and events with a delivery still pending.
+//!   notified again) and events with a delivery still pending;
+//! - rate-limit logs (`pgtide.rate_windows`) whose latest start has left the window: they count
+//!   nothing, and a per-key rate limit keeps one for every key that ever started.
 
 use std::time::Duration;
 
@@ -35,6 +37,8 @@ pub struct HistoryPruned {
     pub audit: i64,
     /// Alert events and webhook deliveries.
     pub alerts: i64,
+    /// Stale rate-limit logs.
+    pub rate_windows: i64,
 }
 
 impl HistoryPruner {
@@ -114,7 +118,14 @@ impl LeaderService for HistoryPruner {
                 &[&events_secs, &deliveries_secs, &self.batch_size],
             )
             .await?;
-        Ok(HistoryPruned { audit, alerts })
+        let rate_windows = self
+            .batches(leader, sql::PRUNE_RATE_WINDOWS, &[&self.batch_size])
+            .await?;
+        Ok(HistoryPruned {
+            audit,
+            alerts,
+            rate_windows,
+        })
     }
 
     fn report(&self, pruned: &HistoryPruned) -> Option<Duration> {
@@ -122,7 +133,8 @@ impl LeaderService for HistoryPruner {
             tracing::info!(
                 audit = pruned.audit,
                 alerts = pruned.alerts,
-                "pruned audit and alert history"
+                rate_windows = pruned.rate_windows,
+                "pruned audit and alert history, and stale rate-limit logs"
             );
         }
         None

@@ -465,7 +465,14 @@ async fn audit_and_alert_history_are_pruned_past_their_retention() {
              insert into pgtide.alert_deliveries (event_id, webhook, status, created_at)
              select id, 'ops', case message when 'old, pending hook' then 'pending' else 'delivered' end,
                     at
-               from pgtide.alert_events;",
+               from pgtide.alert_events;
+             -- Rate-limit logs: key a's last start left its one-minute window, key b started now,
+             -- and the queue 'gone' has no rate limit any more.
+             select pgtide.set_rate_limit('rated', 5, interval '1 minute', per_key => true);
+             insert into pgtide.rate_windows (queue, concurrency_key, starts) values
+               ('rated', 'a', array[now() - interval '3 minutes', now() - interval '2 minutes']),
+               ('rated', 'b', array[now() - interval '2 minutes', now()]),
+               ('gone', '', array[now()]);",
         )
         .await
         .unwrap();
@@ -507,12 +514,23 @@ async fn audit_and_alert_history_are_pruned_past_their_retention() {
         pruned,
         HistoryPruned {
             audit: 29,
-            alerts: 4 + 3
+            alerts: 4 + 3,
+            rate_windows: 2
         }
     );
     assert_eq!(
+        common::column::<String>(
+            &t,
+            "select queue || ' ' || concurrency_key from pgtide.rate_windows"
+        )
+        .await,
+        ["rated b"],
+        "only the log that still counts a start is kept"
+    );
+    // 90 days of test rows, and the rate limit's own audit row from today.
+    assert_eq!(
         scalar(&t, "select count(*) from pgtide.audit_log").await,
-        91
+        91 + 1
     );
     assert_eq!(
         scalar(
@@ -577,8 +595,8 @@ async fn audit_and_alert_history_are_pruned_past_their_retention() {
     .await;
     stop.cancel();
     running.await.unwrap();
-    // Left: the rows younger than 2 days (0, 1 and 2 days less an hour).
-    assert_eq!(scalar(&t, "select count(*) from pgtide.audit_log").await, 3);
+    // Left: the rows younger than 2 days (0, 1 and 2 days less an hour), and the rate limit's.
+    assert_eq!(scalar(&t, "select count(*) from pgtide.audit_log").await, 3 + 1);
     as_worker.pool().close();
 }
 

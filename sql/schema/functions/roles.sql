@@ -59,7 +59,9 @@ begin
         execute format('grant select on pgtide.queues, pgtide.key_limits, pgtide.refinery_schema_history, '
             'pgtide.schema_files to %I', r);
         -- Fair and rate-limited claims keep their round-robin cursor and their log of starts.
-        execute format('grant select, insert, update on pgtide.key_cursors, pgtide.rate_windows to %I', r);
+        execute format('grant select, insert, update on pgtide.key_cursors to %I', r);
+        -- The leader also deletes stale logs (the history pruner).
+        execute format('grant select, insert, update, delete on pgtide.rate_windows to %I', r);
         -- SELECT ... FOR UPDATE (pgtide.claim_ids serializes claims of a limited queue) needs UPDATE
         -- on some column; updated_at is the harmless one.
         execute format('grant update (updated_at) on pgtide.queues to %I', r);

@@ -596,7 +596,10 @@ async fn audit_and_alert_history_are_pruned_past_their_retention() {
     stop.cancel();
     running.await.unwrap();
     // Left: the rows younger than 2 days (0, 1 and 2 days less an hour), and the rate limit's.
-    assert_eq!(scalar(&t, "select count(*) from pgtide.audit_log").await, 3 + 1);
+    assert_eq!(
+        scalar(&t, "select count(*) from pgtide.audit_log").await,
+        3 + 1
+    );
     as_worker.pool().close();
 }
 

@@ -16,24 +16,12 @@ use std::{
 use common::{scalar, test_db, wait_until, Process, RunningWorker, TestDb};
 use pgtide::{Database, NewJob, WorkerConfig};
 
-/// Writes a worker config for `queue` with `concurrency` slots and a `sleep` shell handler of 20 ms.
-fn worker_config(
-    t: &TestDb,
-    dir_name: &str,
-    queue: &str,
-    concurrency: usize,
-) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pgtide-{dir_name}-{}", t.name));
+/// Writes `toml` to `pgtide.toml` in a directory of its own for this test and `name`.
+fn write_config(t: &TestDb, name: &str, toml: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgtide-{name}-{}", t.name));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("pgtide.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[worker]\nqueues = [\"{queue}\"]\nconcurrency = {concurrency}\npoll_interval = \"1s\"\n\
-             [handlers.nap]\nkind = \"shell\"\ncommand = [\"sleep\", \"0.02\"]\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, toml).unwrap();
     config
 }
 
@@ -41,15 +29,9 @@ fn worker_config(
 fn start_workers(t: &TestDb, config: &std::path::Path, n: usize) -> Vec<Process> {
     (0..n)
         .map(|i| {
-            Process::start(
-                &[
-                    "worker",
-                    "--no-maintenance",
-                    "--database-url",
-                    &t.url,
-                    "--config",
-                    config.to_str().unwrap(),
-                ],
+            Process::worker(
+                &t.url,
+                config,
                 config.with_file_name(format!("worker-{i}.log")),
             )
         })
@@ -118,7 +100,15 @@ async fn run_six_tenants(
     pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let peaks = sample_running_per_key(t.db.clone(), queue, stop.clone());
-    let config = worker_config(t, &format!("keycap-{queue}"), queue, 8);
+    // 8 slots each, and a `sleep` shell handler of 20 ms.
+    let config = write_config(
+        t,
+        &format!("keycap-{queue}"),
+        &format!(
+            "[worker]\nqueues = [\"{queue}\"]\nconcurrency = 8\npoll_interval = \"1s\"\n\
+             [handlers.nap]\nkind = \"shell\"\ncommand = [\"sleep\", \"0.02\"]\n"
+        ),
+    );
     let mut workers = start_workers(t, &config, 3);
     wait_until(Duration::from_secs(60), "the 120 jobs to succeed", || async {
         scalar(
@@ -308,14 +298,11 @@ async fn run_rate_limited(
         })
         .collect();
     pgtide::enqueue_many(&t.db, &new_jobs).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("pgtide-rate-{queue}-{}", t.name));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("pgtide.toml");
-    std::fs::write(
-        &config,
-        format!("[worker]\nqueues = [\"{queue}\"]\nconcurrency = 8\npoll_interval = \"10s\"\n"),
-    )
-    .unwrap();
+    let config = write_config(
+        t,
+        &format!("rate-{queue}"),
+        &format!("[worker]\nqueues = [\"{queue}\"]\nconcurrency = 8\npoll_interval = \"10s\"\n"),
+    );
     let mut workers = start_workers(t, &config, 3);
     wait_until(Duration::from_secs(60), "every rate-limited job to succeed", || async {
         scalar(

@@ -116,15 +116,16 @@ async fn start_pgbouncer(server: &str, password: Option<&str>) -> Bouncer {
     bouncer
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transaction_mode() {
+/// A fresh test database behind its own PgBouncer, and the URL to reach it through the bouncer;
+/// `None` (the test skips, or fails under PGTIDE_REQUIRE_TOOLS) without PgBouncer.
+async fn bounced_test_db() -> Option<(common::TestDb, Bouncer, String)> {
     if !common::tool_available(
         "the PgBouncer test",
         PGBOUNCER,
         std::path::Path::new(PGBOUNCER).exists(),
         "Debian/Ubuntu: apt-get install pgbouncer",
     ) {
-        return;
+        return None;
     }
     let t = test_db().await;
     let server = common::server_addr(&t.tcp_url);
@@ -136,6 +137,14 @@ async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transac
         "postgres",
         "",
     );
+    Some((t, bouncer, url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transaction_mode() {
+    let Some((t, bouncer, url)) = bounced_test_db().await else {
+        return;
+    };
     t.client()
         .await
         .unwrap()
@@ -305,23 +314,9 @@ async fn worker_scheduler_maintenance_and_admin_run_through_pgbouncer_in_transac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_limits_hold_for_poll_only_workers_behind_pgbouncer() {
-    if !common::tool_available(
-        "the PgBouncer test",
-        PGBOUNCER,
-        std::path::Path::new(PGBOUNCER).exists(),
-        "Debian/Ubuntu: apt-get install pgbouncer",
-    ) {
+    let Some((t, bouncer, url)) = bounced_test_db().await else {
         return;
-    }
-    let t = test_db().await;
-    let server = common::server_addr(&t.tcp_url);
-    let bouncer = start_pgbouncer(&server, common::url_password(&t.tcp_url)).await;
-    let url = common::with_user(
-        &t.tcp_url
-            .replace(&server, &format!("127.0.0.1:{}", bouncer.port)),
-        "postgres",
-        "",
-    );
+    };
     let db = Database::connect(&url, 4).unwrap().for_transaction_pooler();
     db.client()
         .await

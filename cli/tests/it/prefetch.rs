@@ -73,17 +73,7 @@ async fn a_worker_killed_with_jobs_claimed_ahead_loses_none_of_them() {
          lease = \"3s\"\n[handlers.hold]\nkind = \"shell\"\ncommand = [\"sleep\", \"60\"]\n",
     )
     .unwrap();
-    let child = Process::start(
-        &[
-            "worker",
-            "--no-maintenance",
-            "--database-url",
-            &t.url,
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        dir.join("worker.log"),
-    );
+    let child = Process::worker(&t.url, &config, dir.join("worker.log"));
     warm_up(&t, "ahead", 200).await;
 
     let ids = pgtide::enqueue_many(&t.db, &quick_retry_jobs("hold", "ahead", 12))

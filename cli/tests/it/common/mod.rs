@@ -607,6 +607,21 @@ impl Process {
         Self { child, log }
     }
 
+    /// Starts `pgtide worker --no-maintenance` on `url` with the config file `config`.
+    pub fn worker(url: &str, config: &std::path::Path, log: std::path::PathBuf) -> Self {
+        Self::start(
+            &[
+                "worker",
+                "--no-maintenance",
+                "--database-url",
+                url,
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            log,
+        )
+    }
+
     /// What it logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

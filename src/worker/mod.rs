@@ -71,7 +71,7 @@ pub const DEFAULT_COMPLETION_WINDOW: usize = 1000;
 /// How long outcomes gather before a flush, unless configured.
 pub const DEFAULT_COMPLETION_TICK: Duration = Duration::from_millis(1);
 /// Most sql-handler jobs in one transaction, unless configured.
-pub const DEFAULT_SQL_BATCH: usize = 32;
+pub const DEFAULT_SQL_BATCH: usize = 256;
 /// Most jobs claimed ahead of free slots while jobs are short, unless configured.
 pub const DEFAULT_PREFETCH: usize = 256;
 /// How long a job claimed ahead waits for a slot before it goes back to the queue, unless configured.
@@ -858,10 +858,10 @@ mod tests {
         );
         assert_eq!(
             error(WorkerConfig {
-                sql_batch: 65,
+                sql_batch: 1025,
                 ..base()
             }),
-            "worker.sql_batch: 65: expected an integer <= 64"
+            "worker.sql_batch: 1025: expected an integer <= 1024"
         );
         assert_eq!(
             error(WorkerConfig {

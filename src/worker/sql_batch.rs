@@ -4,12 +4,11 @@
 //! once. With one job to a transaction, that guarantee costs a synchronous commit (a WAL flush) and
 //! five round trips per job, which for a short statement is most of its time: the queue would drain
 //! at the commit rate, not at the rate of the work. So short statements share transactions, one
-//! batch of up to `sql_batch` jobs at a time, in two round trips when all goes well:
-//!
-//! 1. `BEGIN` and every statement, sent at once.
-//! 2. The fenced success update of the batch's jobs, and `COMMIT`, sent at once. The update fails
-//!    unless it marked every row, and then the `COMMIT` behind it rolls back instead: no effect ever
-//!    commits without its job's success.
+//! batch of up to `sql_batch` jobs at a time, in one round trip when all goes well: `BEGIN`, every
+//! statement, the fenced success update of the batch's jobs and `COMMIT`, sent at once, in that
+//! order ([`Pipeline`]). A statement that fails aborts the transaction, and the update fails unless
+//! it marked every row; either way the `COMMIT` behind them rolls back instead: no effect ever
+//! commits without its job's success.
 //!
 //! The rare turns of events each make the next try of the same batch more careful:
 //! - A row that the update did not find (rescued, cancelled or claimed again while the statements
@@ -19,10 +18,12 @@
 //!   refused like any fenced completion.
 //! - A statement that fails: statements run without savepoints at first, because savepoints cost
 //!   server work per statement. After a failure the batch runs again with each statement under its
-//!   own savepoint. A statement that fails then is rolled back to its savepoint, which undoes its own
-//!   effect and no other's; its job fails, and the statements after it are sent again. The failed
-//!   jobs are recorded by the completer like any failed attempt, once the commit has released their
-//!   rows.
+//!   own savepoint, in transactions of at most [`MAX_SAVEPOINTS`] jobs (a bigger batch is split, and
+//!   each part tries without savepoints first). A statement that fails then is rolled back to its
+//!   savepoint, which undoes its own effect and no other's; its job fails, and the statements after
+//!   it are sent again. The success update and `COMMIT` then go in a round trip of their own. The
+//!   failed jobs are recorded by the completer like any failed attempt, once the commit has released
+//!   their rows.
 //!
 //! A crash or a lost connection before the commit rolls everything back: no effect, and the rows stay
 //! running until the rescuer retries them after their lease. So every succeeded job has exactly one
@@ -40,9 +41,9 @@
 //! runner used to split the batches and was slower; now that the worker claims short jobs ahead,
 //! both find full batches: the ledger drain went from about 11,000 to about 18,000 jobs/s.)
 //!
-//! `sql_batch` is at most 64: Postgres keeps the ids of at most 64 subtransactions that wrote per
-//! session in shared memory, and beyond that every other session's snapshots get slower
-//! (subtransaction overflow).
+//! Bigger batches drain faster, up to a point: each batch pays fixed costs (its commit, its success
+//! update, a claim of the rows), which a batch of 256 spreads over eight times more jobs than one of
+//! 32. The default is 256 (see docs/decisions.md for the figures).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -65,8 +66,12 @@ pub(crate) const ALONE_FROM: Duration = Duration::from_millis(5);
 /// Batches in flight at once, each in a transaction of its own on its own connection (three were
 /// no faster than two on two cores).
 const RUNNERS: usize = 2;
-/// Most jobs in one transaction (subtransaction ids that Postgres keeps in shared memory).
-pub const MAX_SQL_BATCH: usize = 64;
+/// Most jobs in one batch.
+pub const MAX_SQL_BATCH: usize = 1024;
+/// Most statements under savepoints in one transaction: Postgres keeps the ids of at most 64
+/// subtransactions that wrote per session in shared memory, and beyond that every other session's
+/// snapshots get slower (subtransaction overflow).
+const MAX_SAVEPOINTS: usize = 64;
 
 /// One job's statement, waiting for its batch.
 struct Queued {
@@ -216,63 +221,85 @@ async fn runner(inner: Arc<Inner>) {
 
 /// Runs one batch and answers each of its jobs.
 async fn run_batch(inner: &Inner, batch: Vec<Queued>) {
-    match transaction(inner, &batch).await {
-        Ok(outcomes) => {
-            for (queued, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = queued.reply.send(outcome);
-            }
-        }
-        Err(e) => {
-            // Nothing of this transaction committed (or, after a lost COMMIT, the completer's fence
-            // finds the rows succeeded and refuses these failures).
-            let error = describe(&e);
-            for queued in batch {
-                let _ = queued.reply.send(Outcome::Failed {
-                    error: error.clone(),
-                    permanent: false,
-                });
-            }
-        }
+    let outcomes = transactions(inner, &batch).await;
+    for (queued, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = queued.reply.send(outcome);
     }
 }
 
-/// The batch's outcome per job, in order. An error here means that nothing of the batch committed,
-/// or, when the answer to its COMMIT was lost, that the completer's fence will find out.
-async fn transaction(inner: &Inner, batch: &[Queued]) -> Result<Vec<Outcome>, Error> {
-    let mut fenced = HashSet::new();
-    let mut todo: Vec<&Queued> = batch.iter().collect();
-    // The common case goes the cheapest way; each rare turn of events makes the next try more
-    // careful, once. So this ends: `Failing` and `Raced` come at most once each, `Fenced` shrinks the
-    // batch.
-    let mut how = Try {
-        savepoints: false,
-        lock_first: false,
-    };
-    let failed = loop {
-        if todo.is_empty() {
-            break HashMap::new();
-        }
-        match attempt(inner, &todo, how).await? {
-            Attempt::Committed(failed) => break failed,
-            Attempt::Fenced(missing) => {
-                todo.retain(|q| !missing.contains(&q.id));
-                fenced.extend(missing);
+/// The batch's outcome per job, in order.
+///
+/// The batch goes the cheapest way first, in one transaction; each rare turn of events makes the
+/// next try more careful, once. So this ends: `Raced` comes at most once per part, `Fenced` shrinks
+/// a part, and `Failing` either splits a part into parts of at most [`MAX_SAVEPOINTS`] jobs or
+/// turns savepoints on for it.
+async fn transactions(inner: &Inner, batch: &[Queued]) -> Vec<Outcome> {
+    let mut outcomes: HashMap<i64, Outcome> = HashMap::new();
+    let mut parts: Vec<Vec<&Queued>> = vec![batch.iter().collect()];
+    'parts: while let Some(mut todo) = parts.pop() {
+        let mut how = Try {
+            savepoints: false,
+            lock_first: false,
+        };
+        while !todo.is_empty() {
+            let attempt = match attempt(inner, &todo, how).await {
+                Ok(attempt) => attempt,
+                Err(e) => {
+                    // Nothing of this part committed (or, after a lost COMMIT, the completer's
+                    // fence finds the rows succeeded and refuses these failures).
+                    let error = describe(&e);
+                    for queued in &todo {
+                        outcomes.insert(
+                            queued.id,
+                            Outcome::Failed {
+                                error: error.clone(),
+                                permanent: false,
+                            },
+                        );
+                    }
+                    continue 'parts;
+                }
+            };
+            match attempt {
+                Attempt::Committed(mut failed) => {
+                    for queued in &todo {
+                        let outcome = match failed.remove(&queued.id) {
+                            Some(error) => Outcome::Failed {
+                                error,
+                                permanent: false,
+                            },
+                            None => Outcome::Recorded,
+                        };
+                        outcomes.insert(queued.id, outcome);
+                    }
+                    continue 'parts;
+                }
+                Attempt::Fenced(missing) => todo.retain(|queued| {
+                    let gone = missing.contains(&queued.id);
+                    if gone {
+                        outcomes.insert(queued.id, Outcome::Fenced);
+                    }
+                    !gone
+                }),
+                // Savepoints are for parts of at most `MAX_SAVEPOINTS` jobs. Each part tries the
+                // cheap way again: only the one with the failing statement needs savepoints.
+                Attempt::Failing if todo.len() > MAX_SAVEPOINTS => {
+                    parts.extend(todo.chunks(MAX_SAVEPOINTS).map(<[_]>::to_vec));
+                    continue 'parts;
+                }
+                Attempt::Failing => how.savepoints = true,
+                Attempt::Raced => how.lock_first = true,
             }
-            Attempt::Failing => how.savepoints = true,
-            Attempt::Raced => how.lock_first = true,
         }
-    };
-    Ok(batch
+    }
+    batch
         .iter()
-        .map(|q| match failed.get(&q.id) {
-            _ if fenced.contains(&q.id) => Outcome::Fenced,
-            Some(error) => Outcome::Failed {
-                error: error.clone(),
-                permanent: false,
-            },
-            None => Outcome::Recorded,
+        .map(|queued| {
+            outcomes
+                .remove(&queued.id)
+                .expect("every job of the batch has an outcome")
         })
-        .collect())
+        .collect()
 }
 
 /// How carefully a transaction of a batch goes about it.
@@ -300,8 +327,14 @@ enum Attempt {
     Raced,
 }
 
-/// One transaction for `jobs`, in two round trips when all goes well: `BEGIN` and every statement
-/// go out together, then the success update together with the `COMMIT`.
+/// One transaction for `jobs`. Without savepoints it takes one round trip: `BEGIN`, every
+/// statement, the success update of every job and `COMMIT` go out at once. A statement that fails
+/// aborts the transaction, the update behind it is refused, and the `COMMIT` rolls back; an update
+/// that misses a row fails, and the `COMMIT` rolls back too. So no effect commits without its
+/// job's success, and nothing needs deciding between the statements and the end.
+///
+/// With savepoints, a failed statement is rolled back to its savepoint and the rest sent again,
+/// and the update (of the jobs that did not fail) and `COMMIT` follow in a round trip of their own.
 ///
 /// With `lock_first`, the lock of the rows goes out between `BEGIN` and the statements. It runs
 /// first on the server, so no statement runs on a row it did not lock; its answer is read afterwards,
@@ -325,46 +358,75 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
     let ids: Vec<i64> = jobs.iter().map(|q| q.id).collect();
     let attempts: Vec<i32> = jobs.iter().map(|q| q.attempt).collect();
     let worker: &str = &inner.id;
-    let lock: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&ids, &attempts, &worker];
-    let savepoints = if how.savepoints {
-        Savepoints::First
-    } else {
-        Savepoints::None
+    let finishes = !how.savepoints;
+    if finishes {
+        // From here these rows may leave `running` in this transaction: a heartbeat that finds
+        // them gone must not take that for a lost lease.
+        for &id in &ids {
+            inner.mark_completing(id);
+        }
+    }
+    let mut pipeline = Pipeline::default();
+    pipeline.push(0, Request::Begin, async {
+        client.batch_execute(sql::TX_BEGIN).await?;
+        Ok(Vec::new())
+    });
+    if how.lock_first {
+        pipeline.push(0, Request::Lock, async {
+            db.query(client, sql::LOCK_RUNNING, &[&ids, &attempts, &worker])
+                .await
+        });
+    }
+    let savepoints = match how.savepoints {
+        true => Savepoints::First,
+        false => Savepoints::None,
     };
-    let (began, locked, ran) = tokio::join!(
-        client.batch_execute(sql::TX_BEGIN),
-        async {
-            match how.lock_first {
-                true => db.query(client, sql::LOCK_RUNNING, &lock).await.map(Some),
-                false => Ok(None),
-            }
-        },
-        statements(inner, client, jobs, savepoints),
-    );
-    began?;
-    if let Some(locked) = locked? {
+    push_statements(&mut pipeline, inner, client, jobs, savepoints);
+    if finishes {
+        pipeline.push(0, Request::Complete, async {
+            db.query(client, sql::COMPLETE_SUCCEEDED, &[&ids, &attempts, &worker])
+                .await
+        });
+        pipeline.push(0, Request::Commit, async {
+            client.batch_execute(sql::TX_COMMIT).await?;
+            Ok(Vec::new())
+        });
+    }
+    let mut answers = Answers::read(inner, jobs, pipeline.send().await?)?;
+    if let Some(locked) = answers.locked.take() {
         let locked: HashSet<i64> = locked.iter().map(|row| row.get(0)).collect();
         if locked.len() < jobs.len() {
-            client.batch_execute(sql::TX_ROLLBACK).await?;
+            if !finishes {
+                client.batch_execute(sql::TX_ROLLBACK).await?;
+            }
             checkout.release();
             return Ok(Attempt::Fenced(
                 ids.into_iter().filter(|id| !locked.contains(id)).collect(),
             ));
         }
     }
-    let mut failed = HashMap::new();
-    let mut rest = jobs;
-    let mut ran = ran;
-    while let (n, Some(e)) = ran? {
-        if !how.savepoints {
-            client.batch_execute(sql::TX_ROLLBACK).await?;
-            checkout.release();
+    if finishes {
+        // The COMMIT ended the transaction either way; what came before says which way.
+        answers.committed.take().expect("sent")?;
+        checkout.release();
+        if let Some((_, e)) = answers.failed {
             // Alone, the failed statement was all there was to roll back.
             return Ok(match jobs {
                 [only] => Attempt::Committed(HashMap::from([(only.id, describe(&e))])),
                 _ => Attempt::Failing,
             });
         }
+        return match answers.marked.take().expect("sent") {
+            Ok(_) => Ok(Attempt::Committed(HashMap::new())),
+            // Some row was rescued, cancelled or claimed again while the statements ran (or the
+            // update failed otherwise): nothing committed. Try again, locking first.
+            Err(e) if e.as_db_error().is_some() && !how.lock_first => Ok(Attempt::Raced),
+            Err(e) => Err(e),
+        };
+    }
+    let mut failed = HashMap::new();
+    let mut rest = jobs;
+    while let Some((n, e)) = answers.failed.take() {
         // The statement at `n` failed, and every later one was refused for it: undo its effect
         // alone, fail its job, and send the rest again.
         client.batch_execute(sql::SAVEPOINT_ROLLBACK).await?;
@@ -373,15 +435,15 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
         if rest.is_empty() {
             break;
         }
-        ran = statements(inner, client, rest, Savepoints::Next).await;
+        let mut pipeline = Pipeline::default();
+        push_statements(&mut pipeline, inner, client, rest, Savepoints::Next);
+        answers = Answers::read(inner, rest, pipeline.send().await?)?;
     }
     let (ok_ids, ok_attempts): (Vec<i64>, Vec<i32>) = jobs
         .iter()
         .filter(|q| !failed.contains_key(&q.id))
         .map(|q| (q.id, q.attempt))
         .unzip();
-    // From here these rows leave `running` in this transaction: a heartbeat that finds them gone
-    // must not take that for a lost lease.
     for &id in &ok_ids {
         inner.mark_completing(id);
     }
@@ -398,8 +460,6 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
         committed?;
         match marked {
             Ok(_) => {}
-            // Some row was rescued, cancelled or claimed again while the statements ran (or the
-            // update failed otherwise): nothing committed. Try again, locking first.
             Err(e) if e.as_db_error().is_some() && !how.lock_first => {
                 checkout.release();
                 return Ok(Attempt::Raced);
@@ -442,52 +502,114 @@ enum Savepoints {
     Next,
 }
 
-/// What one request of a pipelined run is, to tell whose error it was.
+/// What one request of a pipeline is, to tell whose answer (or error) it was.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Request {
+    Begin,
+    Lock,
     Timeout,
     Savepoint,
     Statement,
+    Complete,
+    Commit,
 }
 
-/// Sends every job's statement, each after its savepoint if any (and its timeout, where that
-/// changes), at once: one round trip for them all. Answers come back in order; the statements after
-/// a failed one are refused by the server (the transaction is aborted until a rollback).
-///
-/// Returns how many statements ran before the first failure, and that statement's error. Any other
-/// failure (a savepoint, a timeout setting, the connection) is the whole batch's, and an `Err`.
-async fn statements(
-    inner: &Inner,
-    client: &deadpool_postgres::Client,
-    jobs: &[&Queued],
+type Answer = Result<Vec<tokio_postgres::Row>, Error>;
+type Pending<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Answer, Instant)> + Send + 'a>>;
+
+/// Requests for one connection, sent at once: one round trip for them all. tokio-postgres writes a
+/// request out on the first poll of its future, and the server answers in the order it received
+/// them, so [`Pipeline::send`] polls each one first in the order pushed. The order is what keeps a
+/// statement inside its transaction: one that overtook `BEGIN` or fell behind `COMMIT` would run
+/// (and commit) on its own.
+#[derive(Default)]
+struct Pipeline<'a> {
+    requests: Vec<(usize, Request, Pending<'a>)>,
+}
+
+impl<'a> Pipeline<'a> {
+    /// Adds a request, for the job at `job` in the batch (0 for the transaction's own).
+    fn push(
+        &mut self,
+        job: usize,
+        request: Request,
+        pending: impl std::future::Future<Output = Answer> + Send + 'a,
+    ) {
+        let timed = async move {
+            let answer = pending.await;
+            (answer, Instant::now())
+        };
+        self.requests.push((job, request, Box::pin(timed)));
+    }
+
+    /// Sends every request, in order, and returns each answer with the time it arrived.
+    ///
+    /// A request that fails before it is sent (it is over as soon as it is first polled: a
+    /// parameter that does not fit, say) stops the sending there, and its error is returned: what
+    /// comes after it, a `COMMIT` among them, must not reach the server without it. The caller then
+    /// closes the connection, and the server rolls the transaction back.
+    async fn send(self) -> Result<Vec<(usize, Request, Answer, Instant)>, Error> {
+        use std::{future::Future, pin::Pin};
+        let mut requests = self.requests.into_iter();
+        let mut sent = Vec::with_capacity(requests.len());
+        let mut unsent = None;
+        std::future::poll_fn(|cx| {
+            for (job, request, pending) in requests.by_ref() {
+                let mut answer = futures_util::future::maybe_done(pending);
+                if Future::poll(Pin::new(&mut answer), cx).is_ready() {
+                    if let Some((Err(_), _)) = Pin::new(&mut answer).output_mut() {
+                        unsent = Pin::new(&mut answer)
+                            .take_output()
+                            .and_then(|(a, _)| a.err());
+                        break;
+                    }
+                }
+                sent.push((job, request, answer));
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
+        if let Some(e) = unsent {
+            return Err(e);
+        }
+        futures_util::future::join_all(sent.iter_mut().map(|(_, _, answer)| answer)).await;
+        Ok(sent
+            .into_iter()
+            .map(|(job, request, mut answer)| {
+                let (answer, at) = Pin::new(&mut answer)
+                    .take_output()
+                    .expect("every request answered");
+                (job, request, answer, at)
+            })
+            .collect())
+    }
+}
+
+/// Adds every job's statement to `pipeline`, each after its savepoint if any (and its timeout,
+/// where that changes). The statements after a failed one are refused by the server (the
+/// transaction is aborted until a rollback).
+fn push_statements<'a>(
+    pipeline: &mut Pipeline<'a>,
+    inner: &'a Inner,
+    client: &'a deadpool_postgres::Client,
+    jobs: &'a [&'a Queued],
     savepoints: Savepoints,
-) -> Result<(usize, Option<Error>), Error> {
+) {
     let db = &inner.db;
     // Idling inside the transaction is limited to the lease: a worker that stalls mid-batch has its
     // session ended by the server, and the batch rolled back, instead of holding the rows' locks.
     let idle = format!("{}ms", inner.config.lease.as_millis().max(1));
-    let timeouts: Vec<String> = jobs
-        .iter()
-        .map(|q| format!("{}ms", q.timeout.as_millis().max(1)))
-        .collect();
-    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
-        jobs.iter().map(|q| [&q.payload as _]).collect();
-    type Pending<'a> =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send + 'a>>;
-    let mut requests: Vec<(usize, Request, Pending<'_>)> = Vec::with_capacity(3 * jobs.len());
+    let mut last_timeout = None;
     for (i, queued) in jobs.iter().enumerate() {
-        if i == 0 || timeouts[i] != timeouts[i - 1] {
-            let timeout = &timeouts[i];
-            let idle = &idle;
-            requests.push((
-                i,
-                Request::Timeout,
-                Box::pin(async move {
-                    db.query(client, sql::SET_STATEMENT_TIMEOUT, &[timeout, idle])
-                        .await
-                        .map(drop)
-                }),
-            ));
+        if last_timeout != Some(queued.timeout) {
+            last_timeout = Some(queued.timeout);
+            let timeout = format!("{}ms", queued.timeout.as_millis().max(1));
+            let idle = idle.clone();
+            pipeline.push(i, Request::Timeout, async move {
+                db.query(client, sql::SET_STATEMENT_TIMEOUT, &[&timeout, &idle])
+                    .await
+            });
         }
         let savepoint = match savepoints {
             Savepoints::None => None,
@@ -495,49 +617,76 @@ async fn statements(
             Savepoints::First | Savepoints::Next => Some(sql::SAVEPOINT_NEXT),
         };
         if let Some(savepoint) = savepoint {
-            requests.push((
-                i,
-                Request::Savepoint,
-                Box::pin(async move { client.batch_execute(savepoint).await.map_err(Error::from) }),
-            ));
+            pipeline.push(i, Request::Savepoint, async move {
+                client.batch_execute(savepoint).await?;
+                Ok(Vec::new())
+            });
         }
         // $1 is always the payload as jsonb, declared up front so `$1->>'field'` needs no cast; a
         // statement that ignores it still gets it.
-        let params = &params[i];
-        requests.push((
-            i,
-            Request::Statement,
-            Box::pin(async move {
-                db.query_declared(client, &queued.sql.statement, &[Type::JSONB], params)
-                    .await
-                    .map(drop)
-            }),
-        ));
+        pipeline.push(i, Request::Statement, async move {
+            db.query_declared(
+                client,
+                &queued.sql.statement,
+                &[Type::JSONB],
+                &[&queued.payload],
+            )
+            .await
+        });
     }
-    // Each answer's arrival time: a statement took the time between its answer and the previous one.
-    let started = Instant::now();
-    let answers =
-        futures_util::future::join_all(requests.into_iter().map(
-            |(i, request, pending)| async move { (i, request, pending.await, Instant::now()) },
-        ))
-        .await;
-    let mut previous = started;
-    for (i, request, answer, at) in answers {
-        if request == Request::Statement {
-            inner
-                .sql_batches
-                .record(&jobs[i].handler, at.saturating_duration_since(previous));
-        }
-        previous = previous.max(at);
-        match answer {
-            Ok(()) => {}
-            Err(e) if request == Request::Statement && e.as_db_error().is_some() => {
-                return Ok((i, Some(e)));
+}
+
+/// What a pipeline's answers say about the transaction.
+struct Answers {
+    /// The first statement that failed: its place among the jobs sent, and its error.
+    failed: Option<(usize, Error)>,
+    /// The rows the lock found, when it was sent.
+    locked: Option<Vec<tokio_postgres::Row>>,
+    /// The success update's answer, when it was sent.
+    marked: Option<Answer>,
+    /// The COMMIT's answer, when it was sent.
+    committed: Option<Result<(), Error>>,
+}
+
+impl Answers {
+    /// Reads the answers of a pipeline for `jobs`, and records each statement's time: the time
+    /// between its answer and the previous one. Any failure other than a statement's, the success
+    /// update's or one that a failed statement caused (a savepoint, a timeout setting, the
+    /// connection) is the whole batch's, and an `Err`.
+    fn read(
+        inner: &Inner,
+        jobs: &[&Queued],
+        answers: Vec<(usize, Request, Answer, Instant)>,
+    ) -> Result<Self, Error> {
+        let mut read = Answers {
+            failed: None,
+            locked: None,
+            marked: None,
+            committed: None,
+        };
+        let mut previous = None;
+        for (i, request, answer, at) in answers {
+            if let (Request::Statement, None, Some(previous)) = (request, &read.failed, previous) {
+                inner
+                    .sql_batches
+                    .record(&jobs[i].handler, at.saturating_duration_since(previous));
             }
-            Err(e) => return Err(e),
+            previous = Some(previous.map_or(at, |p: Instant| p.max(at)));
+            match (request, answer) {
+                (Request::Lock, answer) => read.locked = Some(answer?),
+                (Request::Complete, answer) => read.marked = Some(answer),
+                (Request::Commit, answer) => read.committed = Some(answer.map(drop)),
+                (_, Ok(_)) => {}
+                // Refused because the transaction was already aborted by a failed statement.
+                (_, Err(_)) if read.failed.is_some() => {}
+                (Request::Statement, Err(e)) if e.as_db_error().is_some() => {
+                    read.failed = Some((i, e));
+                }
+                (_, Err(e)) => return Err(e),
+            }
         }
+        Ok(read)
     }
-    Ok((jobs.len(), None))
 }
 
 fn describe(e: &Error) -> String {

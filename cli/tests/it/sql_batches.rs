@@ -2,6 +2,8 @@
 //! how many effects a job has. Each test asserts on a ledger table that the handler writes:
 //! - every succeeded job has exactly one effect, and a failed one none, even when its statement
 //!   failed after writing and shared its transaction with others;
+//! - batches of more than 64 jobs share a transaction, and after a failure no transaction puts more
+//!   than 64 statements under savepoints;
 //! - a job cancelled while its batch runs has no effect, and the rest of its batch commits;
 //! - a worker killed in the middle of a batch commits nothing of it, and the retries commit each
 //!   effect once.
@@ -158,6 +160,81 @@ async fn batched_sql_jobs_have_one_effect_per_success_and_none_per_failure() {
     assert!(
         commits * 100 >= succeeded * 95,
         "one job per transaction: {succeeded} jobs in {commits} commits"
+    );
+}
+
+/// Writes its job's `n`, then fails when `n` is a multiple of 500.
+const WRITE_OR_FAIL_RARELY: &str =
+    "with ins as (insert into ledger (n) values (($1->>'n')::int) returning n) \
+                             select n / (n % 500) from ins";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_over_64_jobs_share_a_transaction_and_a_failure_puts_at_most_64_under_savepoints() {
+    let t = test_db().await;
+    ledger(&t).await;
+    // Each row records its top-level transaction. A row written under a savepoint has its
+    // subtransaction's id as xmin, so the two differ exactly for the rows written under savepoints.
+    t.client()
+        .await
+        .unwrap()
+        .batch_execute("alter table ledger add column tx bigint not null default txid_current()")
+        .await
+        .unwrap();
+    let mut registry = Registry::new();
+    registry.insert_sql("rarely", SqlHandler::new(WRITE_OR_FAIL_RARELY));
+    let config = worker_config("big", 256);
+    let worker = RunningWorker::start(&t, registry, config);
+    warm_up(&t, "rarely", "big").await;
+    pgtide::enqueue_many(&t, &jobs("rarely", "big", 11..=4000))
+        .await
+        .unwrap();
+    drained(&t, "big").await;
+    worker.stop().await;
+
+    let failing = (1..=4000).filter(|n| n % 500 == 0).count() as i64;
+    assert_eq!(
+        scalar(&t, "select count(*) from ledger").await,
+        4000 - failing
+    );
+    assert_eq!(
+        scalar(&t, "select count(distinct n) from ledger").await,
+        4000 - failing,
+        "no job has two effects"
+    );
+    assert_eq!(
+        scalar(&t, "select count(*) from ledger where n % 500 = 0").await,
+        0,
+        "a failed statement's write rolled back with it"
+    );
+    assert_eq!(
+        scalar(
+            &t,
+            "select count(*) from pgtide.executions where status = 'dead' \
+              and (payload->>'n')::int % 500 = 0 and error like 'sql handler failed: 22012: %'"
+        )
+        .await,
+        failing,
+        "each failing statement failed its own job"
+    );
+    let biggest = scalar(
+        &t,
+        "select max(c) from (select count(*) c from ledger group by tx) per_tx",
+    )
+    .await;
+    assert!(
+        biggest > 64,
+        "batches of more than 64 jobs share a transaction: at most {biggest}"
+    );
+    let under_savepoints = "select count(*) c from ledger \
+                             where tx % 4294967296 <> xmin::text::bigint group by tx";
+    assert!(
+        scalar(&t, &format!("select count(*) from ({under_savepoints}) s")).await >= 1,
+        "some batch ran under savepoints"
+    );
+    let most = scalar(&t, &format!("select max(c) from ({under_savepoints}) s")).await;
+    assert!(
+        most <= 64,
+        "a transaction with savepoints holds at most 64 statements: {most}"
     );
 }
 

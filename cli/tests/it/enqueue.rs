@@ -166,6 +166,36 @@ async fn rust_enqueue_single_and_bulk() {
         .unwrap()
         .get(0);
     assert_eq!(first_payload, json!({"i": 0}));
+
+    // Generated keys are version-7 UUIDs, distinct, and in input order (time-ordered), like those of
+    // pgtide.enqueue.
+    let keys = t
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "select idempotency_key from pgtide.executions e \
+               join unnest($1::bigint[]) with ordinality as i(id, ord) using (id) \
+              where ord <= 997 order by ord",
+            &[&ids],
+        )
+        .await
+        .unwrap();
+    let keys: Vec<String> = keys.iter().map(|r| r.get(0)).collect();
+    assert_eq!(keys.len(), 997);
+    for key in &keys {
+        let uuid = uuid::Uuid::parse_str(key).unwrap();
+        assert_eq!(uuid.get_version_num(), 7, "{key}");
+        assert_eq!(
+            key,
+            &uuid.hyphenated().to_string(),
+            "the canonical text form"
+        );
+    }
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "generated keys are distinct and in input order"
+    );
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
--- Bulk enqueue: one statement for the whole batch. Generated keys are time-ordered (pgtide.uuid_v7). Rows are validated in Rust first (the same rules as
--- pgtide.enqueue), and the table's CHECK constraints stand behind that. Keys are generated once per row
--- in the materialized input; rows whose key already exists are not inserted and report the existing id
--- (NULL here only if a concurrent transaction inserted the key after this statement's snapshot). The
--- existing row is looked up by key only for the rows not inserted, through the unique index: a join
--- would be planned as a scan of the whole table.
+-- Bulk enqueue: one statement for the whole batch. Rows are validated in Rust first (the same rules
+-- as pgtide.enqueue), and the table's CHECK constraints stand behind that. The client sends a
+-- time-ordered key (UUID version 7) for each job without one, so the statement generates none; a NULL
+-- key would still get pgtide.uuid_v7(). Rows whose key already exists are not inserted and report the
+-- existing id (NULL here only if a concurrent transaction inserted the key after this statement's
+-- snapshot). The existing row is looked up by key only for the rows not inserted, through the unique
+-- index: a join would be planned as a scan of the whole table.
 with input as materialized (
     select i.*, coalesce(i.key, pgtide.uuid_v7()::text) as idempotency_key
       from unnest($1::text[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::text[], $6::int[],

@@ -383,14 +383,7 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
     };
     push_statements(&mut pipeline, inner, client, jobs, savepoints);
     if finishes {
-        pipeline.push(0, Request::Complete, async {
-            db.query(client, sql::COMPLETE_SUCCEEDED, &[&ids, &attempts, &worker])
-                .await
-        });
-        pipeline.push(0, Request::Commit, async {
-            client.batch_execute(sql::TX_COMMIT).await?;
-            Ok(Vec::new())
-        });
+        push_finish(&mut pipeline, inner, client, &ids, &attempts);
     }
     let mut answers = Answers::read(inner, jobs, pipeline.send().await?)?;
     if let Some(locked) = answers.locked.take() {
@@ -416,13 +409,7 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
                 _ => Attempt::Failing,
             });
         }
-        return match answers.marked.take().expect("sent") {
-            Ok(_) => Ok(Attempt::Committed(HashMap::new())),
-            // Some row was rescued, cancelled or claimed again while the statements ran (or the
-            // update failed otherwise): nothing committed. Try again, locking first.
-            Err(e) if e.as_db_error().is_some() && !how.lock_first => Ok(Attempt::Raced),
-            Err(e) => Err(e),
-        };
+        return answers.ended(how, HashMap::new());
     }
     let mut failed = HashMap::new();
     let mut rest = jobs;
@@ -447,28 +434,34 @@ async fn attempt(inner: &Inner, jobs: &[&Queued], how: Try) -> Result<Attempt, E
     for &id in &ok_ids {
         inner.mark_completing(id);
     }
-    if ok_ids.is_empty() {
-        client.batch_execute(sql::TX_COMMIT).await?;
-    } else {
-        // If the update fails, the COMMIT behind it rolls back: no effect without its success.
-        let complete: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&ok_ids, &ok_attempts, &worker];
-        let (marked, committed) = tokio::join!(
-            db.query(client, sql::COMPLETE_SUCCEEDED, &complete),
-            client.batch_execute(sql::TX_COMMIT),
-        );
-        committed?;
-        match marked {
-            Ok(_) => {}
-            Err(e) if e.as_db_error().is_some() && !how.lock_first => {
-                checkout.release();
-                return Ok(Attempt::Raced);
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let mut pipeline = Pipeline::default();
+    push_finish(&mut pipeline, inner, client, &ok_ids, &ok_attempts);
+    let mut answers = Answers::read(inner, &[], pipeline.send().await?)?;
+    answers.committed.take().expect("sent")?;
     checkout.release();
-    Ok(Attempt::Committed(failed))
+    answers.ended(how, failed)
+}
+
+/// Adds the fenced success update of the jobs `ids` (at `attempts`) and `COMMIT` behind it. The
+/// update fails unless it marks every row, and then the `COMMIT` rolls back: no effect without its
+/// success.
+fn push_finish<'a>(
+    pipeline: &mut Pipeline<'a>,
+    inner: &'a Inner,
+    client: &'a deadpool_postgres::Client,
+    ids: &'a [i64],
+    attempts: &'a [i32],
+) {
+    let db = &inner.db;
+    let worker: &str = &inner.id;
+    pipeline.push(0, Request::Complete, async move {
+        db.query(client, sql::COMPLETE_SUCCEEDED, &[&ids, &attempts, &worker])
+            .await
+    });
+    pipeline.push(0, Request::Commit, async {
+        client.batch_execute(sql::TX_COMMIT).await?;
+        Ok(Vec::new())
+    });
 }
 
 /// A pooled connection that goes back to the pool only once its transaction has ended. Dropped in
@@ -686,6 +679,18 @@ impl Answers {
             }
         }
         Ok(read)
+    }
+
+    /// How a transaction ended whose success update and `COMMIT` went out and whose statements
+    /// all ran: committed, the `failed` jobs apart, unless the update missed a row.
+    fn ended(&mut self, how: Try, failed: HashMap<i64, String>) -> Result<Attempt, Error> {
+        match self.marked.take().expect("sent") {
+            Ok(_) => Ok(Attempt::Committed(failed)),
+            // Some row was rescued, cancelled or claimed again while the statements ran (or the
+            // update failed otherwise): nothing committed. Try again, locking first.
+            Err(e) if e.as_db_error().is_some() && !how.lock_first => Ok(Attempt::Raced),
+            Err(e) => Err(e),
+        }
     }
 }
 

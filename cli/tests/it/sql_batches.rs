@@ -90,6 +90,53 @@ async fn transactions(t: &common::TestDb, queue: &str) -> (i64, i64) {
     (row.get(0), row.get(1))
 }
 
+/// Asserts the ledger after jobs `n` = 1..=`jobs` whose statement wrote `n` and then failed when `n`
+/// is a multiple of `fails_every`: one effect per succeeded job, none per failed one, and each
+/// failed job dead with its own error. Returns how many failed.
+async fn assert_one_effect_per_success(t: &common::TestDb, jobs: i32, fails_every: i32) -> i64 {
+    let failing = (1..=jobs).filter(|n| n % fails_every == 0).count() as i64;
+    let succeeding = i64::from(jobs) - failing;
+    assert_eq!(scalar(t, "select count(*) from ledger").await, succeeding);
+    assert_eq!(
+        scalar(t, "select count(distinct n) from ledger").await,
+        succeeding,
+        "no job has two effects"
+    );
+    assert_eq!(
+        scalar(
+            t,
+            &format!("select count(*) from ledger where n % {fails_every} = 0")
+        )
+        .await,
+        0,
+        "a failed statement's write rolled back with it"
+    );
+    assert_eq!(
+        scalar(
+            t,
+            "select count(*) from pgtide.executions e where status = 'succeeded' \
+              and not exists (select from ledger l where l.n = (e.payload->>'n')::int)"
+        )
+        .await,
+        0,
+        "every succeeded job has its effect"
+    );
+    assert_eq!(
+        scalar(
+            t,
+            &format!(
+                "select count(*) from pgtide.executions where status = 'dead' \
+                  and (payload->>'n')::int % {fails_every} = 0 \
+                  and error like 'sql handler failed: 22012: %'"
+            )
+        )
+        .await,
+        failing,
+        "each failing statement failed its own job, with its own error"
+    );
+    failing
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_sql_jobs_have_one_effect_per_success_and_none_per_failure() {
     let t = test_db().await;
@@ -103,41 +150,7 @@ async fn batched_sql_jobs_have_one_effect_per_success_and_none_per_failure() {
     drained(&t, "batched").await;
     worker.stop().await;
 
-    let failing = (1..=600).filter(|n| n % 7 == 0).count() as i64;
-    assert_eq!(
-        scalar(&t, "select count(*) from ledger").await,
-        600 - failing
-    );
-    assert_eq!(
-        scalar(&t, "select count(distinct n) from ledger").await,
-        600 - failing,
-        "no job has two effects"
-    );
-    assert_eq!(
-        scalar(&t, "select count(*) from ledger where n % 7 = 0").await,
-        0,
-        "a failed statement's write rolled back with it"
-    );
-    assert_eq!(
-        scalar(
-            &t,
-            "select count(*) from pgtide.executions e where status = 'succeeded' \
-              and not exists (select from ledger l where l.n = (e.payload->>'n')::int)"
-        )
-        .await,
-        0,
-        "every succeeded job has its effect"
-    );
-    assert_eq!(
-        scalar(
-            &t,
-            "select count(*) from pgtide.executions where status = 'dead' \
-              and (payload->>'n')::int % 7 = 0 and error like 'sql handler failed: 22012: %'"
-        )
-        .await,
-        failing,
-        "each failing statement failed its own job, with its own error"
-    );
+    let failing = assert_one_effect_per_success(&t, 600, 7).await;
     let (succeeded, commits) = transactions(&t, "batched").await;
     assert_eq!(succeeded, 600 - failing);
     assert!(
@@ -191,31 +204,7 @@ async fn batches_over_64_jobs_share_a_transaction_and_a_failure_puts_at_most_64_
     drained(&t, "big").await;
     worker.stop().await;
 
-    let failing = (1..=4000).filter(|n| n % 500 == 0).count() as i64;
-    assert_eq!(
-        scalar(&t, "select count(*) from ledger").await,
-        4000 - failing
-    );
-    assert_eq!(
-        scalar(&t, "select count(distinct n) from ledger").await,
-        4000 - failing,
-        "no job has two effects"
-    );
-    assert_eq!(
-        scalar(&t, "select count(*) from ledger where n % 500 = 0").await,
-        0,
-        "a failed statement's write rolled back with it"
-    );
-    assert_eq!(
-        scalar(
-            &t,
-            "select count(*) from pgtide.executions where status = 'dead' \
-              and (payload->>'n')::int % 500 = 0 and error like 'sql handler failed: 22012: %'"
-        )
-        .await,
-        failing,
-        "each failing statement failed its own job"
-    );
+    assert_one_effect_per_success(&t, 4000, 500).await;
     let biggest = scalar(
         &t,
         "select max(c) from (select count(*) c from ledger group by tx) per_tx",

@@ -14,7 +14,7 @@ pub mod tls;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod, Runtime};
 
 pub use self::tls::SslMode;
 use crate::{Error, Result};
@@ -160,6 +160,12 @@ impl DatabaseBuilder {
         );
         let pool = Pool::builder(manager)
             .max_size(self.pool_size.max(1))
+            // The connection returned last is handed out first, so the work concentrates on the
+            // fewest connections, whose statements are prepared and whose server backends have
+            // pgtide's tables and functions cached. Handed out in turn, each connection in turn met a
+            // statement for the first time; a drain ran about 10% slower, and the first jobs after
+            // a start waited for it.
+            .queue_mode(QueueMode::Lifo)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(30)))
             // The connector bounds each host's attempt by connect_timeout itself; a pool-wide

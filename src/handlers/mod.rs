@@ -270,6 +270,16 @@ impl Registry {
     pub(crate) fn get(&self, name: &str) -> Option<&Registered> {
         self.handlers.get(name)
     }
+
+    /// The statements of the sql handlers.
+    pub(crate) fn sql_statements(&self) -> impl Iterator<Item = &str> {
+        self.handlers
+            .values()
+            .filter_map(|registered| match registered {
+                Registered::Sql(handler) => Some(handler.statement.as_str()),
+                Registered::Native { .. } => None,
+            })
+    }
 }
 
 /// Keeps the last `limit` bytes of a stream of output (a process's stdout or stderr, a response body),

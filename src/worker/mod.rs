@@ -27,6 +27,7 @@ mod completer;
 mod execute;
 mod heartbeat;
 mod sql_batch;
+mod warm_up;
 
 pub use sql_batch::MAX_SQL_BATCH;
 
@@ -430,6 +431,10 @@ impl Worker {
     /// retried with backoff: a worker outlives database restarts.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<()> {
         let inner = &self.inner;
+        let warm = tokio::spawn({
+            let inner = inner.clone();
+            async move { warm_up::run(&inner).await }
+        });
         self.register().await?;
         tracing::info!(worker = %inner.id, queues = ?inner.config.queues,
             concurrency = inner.config.concurrency, handlers = ?inner.registry.names(), "worker started");
@@ -499,6 +504,7 @@ impl Worker {
             let _ = listener.await;
         }
         let _ = heartbeat.await;
+        let _ = warm.await;
         self.deregister().await;
         tracing::info!(worker = %inner.id, "worker stopped");
         Ok(())

@@ -44,3 +44,4 @@ mod shutdown;
 mod sql_api;
 mod sql_batches;
 mod tls;
+mod warm_up;

@@ -26,7 +26,7 @@ use std::{
 use super::begin;
 use crate::{
     leader::{Leader, LeaderService},
-    sql, Database, Result,
+    sql, Database, Error, Result,
 };
 
 /// Fewer dead row versions than this are left to autovacuum.
@@ -104,7 +104,7 @@ impl LeaderService for Vacuumer {
         tokio::spawn(async move {
             // VACUUM cannot run inside a transaction block: a plain pooled connection.
             if let Err(e) = client.batch_execute(sql::VACUUM).await {
-                tracing::warn!(error = %e, "vacuum of pgtide.executions failed");
+                tracing::warn!(error = %Error::from(e), "vacuum of pgtide.executions failed");
             }
             running.store(false, Ordering::Relaxed);
         });

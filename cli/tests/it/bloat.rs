@@ -153,10 +153,12 @@ async fn two_hundred_thousand_jobs_and_an_idle_transaction_leave_the_table_bound
     );
     // Before the long transaction the size levels off after a round or two (space is reused)...
     // (autovacuum may also truncate the file's empty tail, so single rounds jump around; the bound is
-    // what matters: one round's 20,000 rows and their indexes, a few times over, never the 60,000 run).
+    // what matters: one round's 20,000 rows and their indexes, a few times over, never the 60,000 of
+    // three rounds. A faster drain leaves more dead row versions between two autovacuums, so the
+    // bound is 32 MiB or two and a half times the first round, whichever is larger.)
     let before = *sizes[..3].iter().max().unwrap();
     assert!(
-        before < 32 * 1048576,
+        before < (32 * 1048576).max(sizes[0] * 5 / 2),
         "no plateau before the idle transaction: {sizes:?}"
     );
     // ...while it runs, dead rows cannot be reclaimed and the table grows...

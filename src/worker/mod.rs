@@ -74,7 +74,7 @@ pub const DEFAULT_COMPLETION_TICK: Duration = Duration::from_millis(1);
 /// Most sql-handler jobs in one transaction, unless configured.
 pub const DEFAULT_SQL_BATCH: usize = 256;
 /// Most jobs claimed ahead of free slots while jobs are short, unless configured.
-pub const DEFAULT_PREFETCH: usize = 256;
+pub const DEFAULT_PREFETCH: usize = 512;
 /// How long a job claimed ahead waits for a slot before it goes back to the queue, unless configured.
 pub const DEFAULT_PREFETCH_WAIT: Duration = Duration::from_millis(100);
 
@@ -311,6 +311,8 @@ pub struct Stats {
     pub fenced: AtomicU64,
     /// Jobs claimed ahead of a free slot and put back in the queue because none came free in time.
     pub released: AtomicU64,
+    /// Claims sent before the jobs of the claim before them were handed to their tasks.
+    pub claims_sent_ahead: AtomicU64,
 }
 
 /// A running or runnable worker. Cheap to clone; all clones share one identity.
@@ -526,14 +528,22 @@ impl Worker {
         // connection succeeds again or a notification arrives: the database is back.
         let mut backoff = Backoff::new(Duration::from_millis(50), inner.config.poll_interval);
         let mut failing = false;
+        // A claim sent ahead (see below) and the places it was sent for.
+        let mut ahead: Option<(Result<Vec<Job>>, Vec<execute::Slot>)> = None;
         loop {
-            while jobs.try_join_next().is_some() {}
-            let Some(mut slots) = self.gather_slots(&held, shutdown).await else {
-                return;
+            let (claimed, slots) = match ahead.take() {
+                Some(sent) => sent,
+                None => {
+                    while jobs.try_join_next().is_some() {}
+                    let Some(slots) = self.gather_slots(&held, shutdown).await else {
+                        return;
+                    };
+                    tracing::trace!(wanted = slots.len(), "claiming");
+                    (self.claim(slots.len(), lease_secs).await, slots)
+                }
             };
             let wanted = slots.len();
-            tracing::trace!(wanted, "claiming");
-            match self.claim(wanted, lease_secs).await {
+            match claimed {
                 Ok(claimed) => {
                     tracing::trace!(got = claimed.len(), "claimed");
                     backoff.reset();
@@ -541,41 +551,45 @@ impl Worker {
                         tracing::info!(worker = %inner.id, "claiming again: the database is back");
                     }
                     let got = claimed.len();
-                    for (job, slot) in claimed.into_iter().zip(slots.drain(..)) {
-                        let id = job.id;
-                        let attempt = job.attempt;
-                        // Holding the map lock across the spawn makes the task's entry exist before
-                        // the task can finish and look it up.
-                        let mut in_flight = inner.in_flight.lock().expect("in_flight lock");
-                        let abort =
-                            jobs.spawn(execute::run(inner.clone(), job, completions.clone(), slot));
-                        in_flight.insert(
-                            id,
-                            InFlight {
-                                attempt,
-                                abort,
-                                completing: false,
-                            },
-                        );
-                    }
-                    drop(slots);
-                    if got < wanted {
-                        // Drained, or held back by a limit: sleep until a notification (a new job,
-                        // or a finished one that makes room under a cap), the poll tick, the moment
-                        // a rate limit allows the next start, or shutdown.
-                        let nap = self
-                            .rate_wait()
-                            .await
-                            .map_or(inner.config.poll_interval, |wait| {
-                                wait.min(inner.config.poll_interval)
-                            });
-                        tracing::trace!(?nap, "waiting for work");
-                        tokio::select! {
-                            () = inner.wake.notified() => {}
-                            () = tokio::time::sleep(nap) => {}
-                            () = shutdown.cancelled() => return,
+                    // A full claim of short jobs means more are due: the next claim goes out before
+                    // this one's jobs are handed to their tasks, so the server works on it while
+                    // the worker does that, instead of waiting for the worker.
+                    let next = if got == wanted && !shutdown.is_cancelled() {
+                        self.places_free_now(&held)
+                    } else {
+                        None
+                    };
+                    let Some(next) = next else {
+                        self.dispatch(jobs, completions, claimed, slots);
+                        if got < wanted {
+                            // Drained, or held back by a limit: sleep until a notification (a new
+                            // job, or a finished one that makes room under a cap), the poll tick,
+                            // the moment a rate limit allows the next start, or shutdown.
+                            let nap = self
+                                .rate_wait()
+                                .await
+                                .map_or(inner.config.poll_interval, |wait| {
+                                    wait.min(inner.config.poll_interval)
+                                });
+                            tracing::trace!(?nap, "waiting for work");
+                            tokio::select! {
+                                () = inner.wake.notified() => {}
+                                () = tokio::time::sleep(nap) => {}
+                                () = shutdown.cancelled() => return,
+                            }
                         }
-                    }
+                        continue;
+                    };
+                    tracing::trace!(wanted = next.len(), "claiming ahead");
+                    inner
+                        .stats
+                        .claims_sent_ahead
+                        .fetch_add(1, Ordering::Relaxed);
+                    let (sent, ()) = tokio::join!(self.claim(next.len(), lease_secs), async {
+                        self.dispatch(jobs, completions, claimed, slots);
+                        while jobs.try_join_next().is_some() {}
+                    });
+                    ahead = Some((sent, next));
                 }
                 Err(e) => {
                     drop(slots);
@@ -591,6 +605,57 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Hands each claimed job to a task of its own, in the place its slot holds.
+    fn dispatch(
+        &self,
+        jobs: &mut JoinSet<()>,
+        completions: &mpsc::Sender<Completion>,
+        claimed: Vec<Job>,
+        slots: Vec<execute::Slot>,
+    ) {
+        let inner = &self.inner;
+        for (job, slot) in claimed.into_iter().zip(slots) {
+            let id = job.id;
+            let attempt = job.attempt;
+            // Holding the map lock across the spawn makes the task's entry exist before the task can
+            // finish and look it up.
+            let mut in_flight = inner.in_flight.lock().expect("in_flight lock");
+            let abort = jobs.spawn(execute::run(inner.clone(), job, completions.clone(), slot));
+            in_flight.insert(
+                id,
+                InFlight {
+                    attempt,
+                    abort,
+                    completing: false,
+                },
+            );
+        }
+    }
+
+    /// The places free right now for a claim sent ahead, without waiting for any: `None` unless
+    /// jobs are short, prefetch is on and at least half of a claim's worth is free.
+    fn places_free_now(&self, held: &Arc<Semaphore>) -> Option<Vec<execute::Slot>> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        if config.prefetch == 0 || inner.recent_run_micros() >= GATHER_WAIT.as_micros() as u64 {
+            return None;
+        }
+        let per_claim = places_per_claim(config);
+        let free = held.available_permits().min(per_claim);
+        if free < per_claim.div_ceil(2) {
+            return None;
+        }
+        let mut places = held.clone().try_acquire_many_owned(free as u32).ok()?;
+        Some(
+            (0..free)
+                .map(|_| execute::Slot {
+                    _held: places.split(1).expect("one of the places acquired"),
+                    run: inner.run_slots.clone().try_acquire_owned().ok(),
+                })
+                .collect(),
+        )
     }
 
     /// Waits for room to claim, and returns a slot for each job of the next claim; `None` on
@@ -610,13 +675,7 @@ impl Worker {
         let short = inner.recent_run_micros() < GATHER_WAIT.as_micros() as u64;
         if config.prefetch > 0 && short {
             let mut places = vec![first_permit(held, shutdown).await?];
-            gather_free_slots(
-                inner,
-                held,
-                &mut places,
-                config.concurrency + config.prefetch,
-            )
-            .await;
+            gather_free_slots(inner, held, &mut places, places_per_claim(config)).await;
             return Some(
                 places
                     .into_iter()
@@ -793,6 +852,13 @@ async fn gather_free_slots(
             Err(_) => return,
         }
     }
+}
+
+/// The most places one claim takes while jobs are short: half of `concurrency + prefetch` (and never
+/// fewer than `concurrency`), so that the next claim can go out while the last one's jobs still hold
+/// theirs.
+fn places_per_claim(config: &WorkerConfig) -> usize {
+    ((config.concurrency + config.prefetch) / 2).max(config.concurrency)
 }
 
 /// The run time assumed before any job has run: one second, so a new worker claims only for its free

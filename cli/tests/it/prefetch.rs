@@ -164,7 +164,8 @@ async fn jobs_claimed_ahead_that_find_no_slot_go_back_to_the_queue_for_an_idle_w
     let nap = || -> Arc<dyn pgtide::Handler> {
         Arc::new(common::handlers::Sleeps(Duration::from_millis(400)))
     };
-    // One slot and sixteen places ahead: once its jobs are short, this worker claims up to 17.
+    // One slot and sixteen places ahead: once its jobs are short, this worker holds up to 17, up
+    // to 8 claimed at once.
     let hoarder = RunningWorker::start(
         &t.db,
         common::registry(vec![("nap", nap())]),
@@ -242,4 +243,68 @@ async fn jobs_claimed_ahead_that_find_no_slot_go_back_to_the_queue_for_an_idle_w
     .await;
     assert!(stale.is_empty());
     assert_eq!(common::status_of(&t.db, ids[0]).await, "succeeded");
+}
+
+/// While short jobs keep coming, the next claim goes out before the last one's jobs are handed to
+/// their tasks. A worker stopped in the middle of that leaves every job run once or still queued:
+/// none left running, none retried, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_while_claiming_ahead_leaves_every_job_done_once_or_queued() {
+    let t = test_db().await;
+    let worker = RunningWorker::start(
+        &t.db,
+        common::registry(vec![]),
+        WorkerConfig {
+            queues: vec!["ahead".into()],
+            ..common::quick_config(16)
+        },
+    );
+    warm_up(&t, "ahead", 200).await;
+    let n = 20_000;
+    let jobs: Vec<NewJob> = (0..n).map(|_| NewJob::new("noop").queue("ahead")).collect();
+    let ids = pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "a few thousand jobs succeeded",
+        || async { count(&t, "noop", "succeeded").await >= 2_200 },
+    )
+    .await;
+    let sent_ahead = worker
+        .worker
+        .stats()
+        .claims_sent_ahead
+        .load(Ordering::Relaxed);
+    worker.stop().await;
+
+    assert!(sent_ahead > 0, "the drain sent claims ahead");
+    let row =
+        t.db.client()
+            .await
+            .unwrap()
+            .query_one(
+                "select count(*) filter (where status = 'succeeded'),
+                    count(*) filter (where status = 'queued'),
+                    count(*) filter (where status not in ('succeeded', 'queued')),
+                    count(*) filter (where attempt <> 1)
+               from pgtide.executions where id = any($1)",
+                &[&ids],
+            )
+            .await
+            .unwrap();
+    let (succeeded, queued) = (row.get::<_, i64>(0), row.get::<_, i64>(1));
+    assert!(
+        succeeded >= 2_000 && queued > 0,
+        "stopped mid-drain: {succeeded} succeeded, {queued} queued"
+    );
+    assert_eq!(succeeded + queued, n as i64, "every job is done or queued");
+    assert_eq!(row.get::<_, i64>(2), 0, "none left running, failed or dead");
+    assert_eq!(row.get::<_, i64>(3), 0, "none ran twice");
+    assert_eq!(
+        common::scalar(
+            &t.db,
+            "select count(*) from pgtide.executions where retry_of is not null"
+        )
+        .await,
+        0
+    );
 }

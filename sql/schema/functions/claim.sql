@@ -144,7 +144,8 @@ begin
     end if;
     -- The rows are updated by address, a TID scan whatever the plan: with a generic plan the
     -- planner cannot know how many rows the LIMIT lets through, and a join could be planned as a
-    -- scan of the whole table.
+    -- scan of the whole table. Nothing else goes in this WHERE: a condition on status would let the
+    -- planner walk a claim index over every queued row and filter by address.
     return query
     with claimed as (
         update pgtide.executions e
@@ -153,7 +154,6 @@ begin
                started_at = started,
                lease_until = now() + make_interval(secs => claim.lease_secs)
          where e.ctid = any (targets)
-           and e.status = 'queued'
         returning e.id, e.handler, e.queue, e.payload, e.attempt, e.max_attempts, e.idempotency_key,
                   e.task_id, extract(epoch from e.timeout)::float8 as timeout_secs,
                   extract(epoch from e.started_at - e.visible_at)::float8 as pickup_secs

@@ -388,6 +388,20 @@ impl Inner {
     pub(crate) fn recent_run_micros(&self) -> u64 {
         self.run_micros.load(Ordering::Relaxed)
     }
+
+    /// Whether the recent jobs ran for less than [`GATHER_WAIT`] on average: then claims wait
+    /// briefly for busy slots, and take rows ahead of free ones.
+    fn jobs_are_short(&self) -> bool {
+        self.recent_run_micros() < GATHER_WAIT.as_micros() as u64
+    }
+
+    /// A place for a job claimed ahead, with a run slot if one is free now.
+    fn place_ahead(&self, held: tokio::sync::OwnedSemaphorePermit) -> execute::Slot {
+        execute::Slot {
+            _held: held,
+            run: self.run_slots.clone().try_acquire_owned().ok(),
+        }
+    }
 }
 
 impl Worker {
@@ -639,7 +653,7 @@ impl Worker {
     fn places_free_now(&self, held: &Arc<Semaphore>) -> Option<Vec<execute::Slot>> {
         let inner = &self.inner;
         let config = &inner.config;
-        if config.prefetch == 0 || inner.recent_run_micros() >= GATHER_WAIT.as_micros() as u64 {
+        if config.prefetch == 0 || !inner.jobs_are_short() {
             return None;
         }
         let per_claim = places_per_claim(config);
@@ -650,10 +664,7 @@ impl Worker {
         let mut places = held.clone().try_acquire_many_owned(free as u32).ok()?;
         Some(
             (0..free)
-                .map(|_| execute::Slot {
-                    _held: places.split(1).expect("one of the places acquired"),
-                    run: inner.run_slots.clone().try_acquire_owned().ok(),
-                })
+                .map(|_| inner.place_ahead(places.split(1).expect("one of the places acquired")))
                 .collect(),
         )
     }
@@ -672,17 +683,13 @@ impl Worker {
     ) -> Option<Vec<execute::Slot>> {
         let inner = &self.inner;
         let config = &inner.config;
-        let short = inner.recent_run_micros() < GATHER_WAIT.as_micros() as u64;
-        if config.prefetch > 0 && short {
+        if config.prefetch > 0 && inner.jobs_are_short() {
             let mut places = vec![first_permit(held, shutdown).await?];
             gather_free_slots(inner, held, &mut places, places_per_claim(config)).await;
             return Some(
                 places
                     .into_iter()
-                    .map(|held| execute::Slot {
-                        _held: held,
-                        run: inner.run_slots.clone().try_acquire_owned().ok(),
-                    })
+                    .map(|held| inner.place_ahead(held))
                     .collect(),
             );
         }
@@ -842,7 +849,7 @@ async fn gather_free_slots(
             Err(_) => break,
         }
     }
-    if permits.len() >= wanted || inner.recent_run_micros() >= GATHER_WAIT.as_micros() as u64 {
+    if permits.len() >= wanted || !inner.jobs_are_short() {
         return;
     }
     let deadline = tokio::time::Instant::now() + GATHER_WAIT;

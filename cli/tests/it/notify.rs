@@ -111,6 +111,16 @@ async fn sql_enqueues_and_plain_inserts_wake_an_idle_worker() {
         .await
         .unwrap();
     all_done(6).await;
+    // A batch of pgtide.enqueue_many: the trigger of its one INSERT wakes the worker.
+    idle().await;
+    client
+        .batch_execute(
+            "select pgtide.enqueue_many('[{\"handler\": \"noop\", \"queue\": \"b\"},
+                                         {\"handler\": \"noop\", \"queue\": \"a\"}]')",
+        )
+        .await
+        .unwrap();
+    all_done(8).await;
     worker.stop().await;
 }
 

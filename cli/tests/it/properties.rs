@@ -58,6 +58,30 @@ fn int() -> impl Strategy<Value = Option<i32>> {
     ]
 }
 
+/// An interval field of a JSON job: seconds, a duration text, or something else.
+fn interval() -> impl Strategy<Value = Option<serde_json::Value>> {
+    prop_oneof![
+        2 => Just(None),
+        2 => (-5.0..1e11f64).prop_map(|n| Some(serde_json::Value::from(n))),
+        2 => prop::sample::select(vec!["10s", "5 m", "1.5 hours", "0s", "2 days", "ten", "-1s", "1h30m"])
+            .prop_map(|s| Some(serde_json::Value::from(s))),
+        1 => any::<String>().prop_map(|s| Some(serde_json::Value::from(s))),
+        1 => Just(Some(serde_json::json!({"secs": 1}))),
+    ]
+}
+
+/// A run_at text of a JSON job: valid or not.
+fn timestamp() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some("2026-12-24T18:00:00Z".to_string())),
+        1 => Just(Some("2099-01-01 00:00:00.123456+05:30".to_string())),
+        1 => Just(Some("2026-02-30".to_string())),
+        1 => Just(Some("2026-13-01".to_string())),
+        1 => any::<String>().prop_map(Some),
+    ]
+}
+
 /// Row counts of everything a call could touch.
 const COUNTS: &str = "select (select count(*) from pgtide.executions), (select count(*) from pgtide.tasks),
                              (select count(*) from pgtide.queues), (select count(*) from pgtide.audit_log),
@@ -163,6 +187,63 @@ proptest! {
                 if let Some(p) = &payload {
                     assert_eq!(&stored.get::<_, serde_json::Value>(5), p);
                 }
+            }
+        });
+    }
+
+    #[test]
+    fn enqueue_many_stores_exactly_what_it_accepts(
+        handler in hostile(), queue in hostile(), key in hostile(), priority in int(),
+        max_attempts in int(), timeout in interval(), run_at in timestamp(), stray in hostile(),
+    ) {
+        let _ = db(); // built outside the runtime's block_on
+        runtime().block_on(async {
+            let _one_case_at_a_time = serial().lock().await;
+            let mut job = serde_json::Map::new();
+            let fields = [
+                ("handler", handler.clone().map(serde_json::Value::from)),
+                ("queue", queue.clone().map(serde_json::Value::from)),
+                ("idempotency_key", key.clone().map(serde_json::Value::from)),
+                ("priority", priority.map(serde_json::Value::from)),
+                ("max_attempts", max_attempts.map(serde_json::Value::from)),
+                ("timeout", timeout.clone()),
+                ("run_at", run_at.clone().map(serde_json::Value::from)),
+            ];
+            for (name, value) in fields {
+                if let Some(value) = value {
+                    job.insert(name.into(), value);
+                }
+            }
+            // Now and then a field no job has.
+            if let Some(stray) = stray.filter(|s| s.len() % 5 == 0) {
+                job.insert(stray, serde_json::Value::from(1));
+            }
+            let batch = serde_json::json!([job]);
+            let existing = existing_id(&key).await;
+            match call("select pgtide.enqueue_many($1)", &[&batch]).await {
+                Ok(Some(row)) => {
+                    let ids: Vec<i64> = row.get(0);
+                    assert_eq!(ids.len(), 1);
+                    if let Some(existing) = existing {
+                        assert_eq!(ids[0], existing, "a known key returns its row");
+                        return;
+                    }
+                    let stored = db().client().await.unwrap()
+                        .query_one("select handler, queue, idempotency_key, priority::int, max_attempts
+                                      from pgtide.executions where id = $1", &[&ids[0]])
+                        .await.unwrap();
+                    assert_eq!(stored.get::<_, String>(0), handler.unwrap());
+                    assert_eq!(stored.get::<_, String>(1), queue.unwrap_or_else(|| "default".into()));
+                    if let Some(key) = &key {
+                        assert_eq!(&stored.get::<_, String>(2), key);
+                    }
+                    assert_eq!(stored.get::<_, i32>(3), priority.unwrap_or(0));
+                    assert_eq!(stored.get::<_, i32>(4), max_attempts.unwrap_or(5));
+                }
+                Ok(None) => panic!("enqueue_many answered no row"),
+                // The quick test of a batch and the checks that name the field must agree: the
+                // catch-all error would mean a rule is in one and not the other.
+                Err(message) => assert!(!message.contains("a valid job object"), "{message}"),
             }
         });
     }

@@ -93,6 +93,10 @@ async fn each_role_can_do_its_job_and_nothing_more() {
         attempt(&c, "select pgtide.enqueue('x')").await,
         "outsider enqueue",
     );
+    denied(
+        attempt(&c, "select pgtide.enqueue_many('[{\"handler\": \"x\"}]')").await,
+        "outsider bulk enqueue",
+    );
 
     // The enqueuer: enqueue by function and by INSERT, read statuses, nothing else.
     let c = connect(&enqueuer.url(&t)).await;
@@ -102,6 +106,8 @@ async fn each_role_can_do_its_job_and_nothing_more() {
             "select pgtide.enqueue('mail', '{\"to\": \"a@b.c\"}', queue => 'mail', idempotency_key => 'e-1');
              select pgtide.enqueue('mail', idempotency_key => 'e-1');
              insert into pgtide.executions (handler, queue, idempotency_key) values ('mail', 'mail', 'e-2');
+             select pgtide.enqueue_many('[{\"handler\": \"mail\", \"idempotency_key\": \"e-1\"},
+                                          {\"handler\": \"mail\", \"queue\": \"mail\", \"retry_base\": \"5s\"}]');
              select id, status, attempt from pgtide.executions where idempotency_key = 'e-1';"
         )
         .await,

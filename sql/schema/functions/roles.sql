@@ -13,7 +13,10 @@ declare
     enqueue_fns text := 'pgtide.enqueue(text, jsonb, text, timestamptz, text, int, int, text, interval, '
         'interval, interval, text), pgtide.check_policy(text, text, text, int, int, text, interval, interval, '
         'interval), pgtide.check_payload(text, jsonb), pgtide.invalid_input(text, text, text, text), '
-        'pgtide.check_concurrency_key(text, text), pgtide.notify_queue(text)';
+        'pgtide.check_concurrency_key(text, text), pgtide.notify_queue(text), '
+        'pgtide.enqueue_many(jsonb), pgtide.job_spec_is_valid(jsonb), pgtide.check_job_spec(text, jsonb), '
+        'pgtide.job_spec_timestamp_ok(text), pgtide.job_spec_interval(jsonb), '
+        'pgtide.job_spec_interval_ok(jsonb, boolean)';
 begin
     if kind is null or kind not in ('enqueuer', 'operator', 'worker') then
         perform pgtide.invalid_input('pgtide.grant', 'role_kind', role_kind,

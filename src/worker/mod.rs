@@ -293,6 +293,7 @@ impl WorkerBuilder {
                 sql_batches,
                 // Until jobs have run, assume they are slow: claim at once, and only for free slots.
                 run_micros: AtomicU64::new(SLOW_START_MICROS),
+                unrated_until: Mutex::new(None),
             }),
         })
     }
@@ -313,6 +314,8 @@ pub struct Stats {
     pub released: AtomicU64,
     /// Claims sent before the jobs of the claim before them were handed to their tasks.
     pub claims_sent_ahead: AtomicU64,
+    /// Times the worker asked the database how long a rate limit holds its queues back.
+    pub rate_waits_asked: AtomicU64,
 }
 
 /// A running or runnable worker. Cheap to clone; all clones share one identity.
@@ -358,6 +361,8 @@ pub(crate) struct Inner {
     sql_batches: sql_batch::SqlBatches,
     /// Moving average of recent handler run times, in microseconds (see `gather_free_slots`).
     run_micros: AtomicU64,
+    /// Until when the worker takes it that none of its queues has a rate limit (see `rate_wait`).
+    unrated_until: Mutex<Option<std::time::Instant>>,
 }
 
 impl Inner {
@@ -760,19 +765,37 @@ impl Worker {
 
     /// How long until a rate limit of this worker's queues allows a start that a due row waits for;
     /// `None` when none holds one back (or the question failed: the poll tick covers it).
+    ///
+    /// An idle worker woken for each new job asks after every claim, and the question is a round
+    /// trip and a statement the server runs while the job's handler starts. So an answer that none of
+    /// the queues has a rate limit is kept for a poll interval: a limit set meanwhile is still
+    /// honoured by every claim, and the worker learns to sleep until its window opens within one
+    /// poll interval (until then it sleeps until a notification or its poll).
     async fn rate_wait(&self) -> Option<Duration> {
         let inner = &self.inner;
+        let unrated = || inner.unrated_until.lock().expect("unrated_until lock");
+        if unrated().is_some_and(|until| std::time::Instant::now() < until) {
+            return None;
+        }
+        inner.stats.rate_waits_asked.fetch_add(1, Ordering::Relaxed);
         let asked = async {
             let client = inner.db.client().await?;
             let row = inner
                 .db
                 .query_one(&client, sql::RATE_WAIT, &[&inner.config.queues])
                 .await?;
-            Ok::<_, Error>(row.get::<_, Option<f64>>("wait_secs"))
+            Ok::<_, Error>((
+                row.get::<_, Option<f64>>("wait_secs"),
+                row.get::<_, bool>("rated"),
+            ))
         }
         .await;
         match asked {
-            Ok(wait) => wait.map(|secs| Duration::from_secs_f64(secs.max(0.001))),
+            Ok((wait, rated)) => {
+                *unrated() =
+                    (!rated).then(|| std::time::Instant::now() + inner.config.poll_interval);
+                wait.map(|secs| Duration::from_secs_f64(secs.max(0.001)))
+            }
             Err(e) => {
                 tracing::debug!(worker = %inner.id, error = %e, "could not ask for a rate limit's wait");
                 None

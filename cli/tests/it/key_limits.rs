@@ -391,6 +391,106 @@ async fn a_rate_limit_spaces_starts_across_three_workers_without_polling() {
     );
 }
 
+/// An idle worker woken for each new job asks how long a rate limit holds its queues back after
+/// every claim that comes back short. Told that its queues have none, it stops asking for a poll
+/// interval; a limit set meanwhile is learnt when that runs out, and then the worker sleeps until
+/// the window opens again instead of until its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_rate_limits_asks_for_their_wait_once_per_poll_interval() {
+    let t = test_db().await;
+    let poll = Duration::from_secs(3);
+    let worker = RunningWorker::start(
+        &t.db,
+        common::registry(vec![("noop", Arc::new(pgtide::handlers::Noop))]),
+        WorkerConfig {
+            queues: vec!["woken".into()],
+            poll_interval: poll,
+            ..common::quick_config(2)
+        },
+    );
+    wait_until(Duration::from_secs(10), "the worker to listen", || async {
+        worker.worker.is_listening()
+    })
+    .await;
+    let asked = || {
+        worker
+            .worker
+            .stats()
+            .rate_waits_asked
+            .load(Ordering::Relaxed)
+    };
+    let before = asked();
+    // 30 jobs one at a time: each wakes the worker, and each claim comes back short.
+    for _ in 0..30 {
+        pgtide::enqueue(&t.db, &NewJob::new("noop").queue("woken"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "the woken jobs to succeed",
+        || async {
+            scalar(
+                &t,
+                "select count(*) from pgtide.executions where status = 'succeeded'",
+            )
+            .await
+                == 30
+        },
+    )
+    .await;
+    let claims_asked = asked() - before;
+    assert!(
+        claims_asked <= 2,
+        "30 woken claims within one poll interval asked {claims_asked} times"
+    );
+
+    // A rate limit set now is learnt once the poll interval has run out: 15 jobs at 5 a second
+    // then span about 2 s. A worker that went on taking the queue for unlimited would sleep until
+    // its 3 s poll between windows.
+    t.client()
+        .await
+        .unwrap()
+        .execute(
+            "select pgtide.set_rate_limit('woken', 5, interval '1 second')",
+            &[],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(poll + Duration::from_millis(200)).await;
+    t.client()
+        .await
+        .unwrap()
+        .execute("delete from pgtide.executions", &[])
+        .await
+        .unwrap();
+    let jobs: Vec<NewJob> = (0..15)
+        .map(|_| NewJob::new("noop").queue("woken"))
+        .collect();
+    pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the rate-limited jobs to succeed",
+        || async {
+            scalar(
+                &t,
+                "select count(*) from pgtide.executions where status = 'succeeded'",
+            )
+            .await
+                == 15
+        },
+    )
+    .await;
+    worker.stop().await;
+    let (most, span) = busiest_second(&t, "woken", None).await;
+    assert!(most <= 5, "{most} starts in one second under 5 per second");
+    assert!(
+        (1.9..2.9).contains(&span),
+        "15 starts at 5 a second, woken when each window opens, span about 2 s (took {span:.2} s)"
+    );
+}
+
 #[tokio::test]
 async fn bad_limits_and_keys_name_the_field_and_change_nothing() {
     let t = test_db().await;

@@ -249,6 +249,19 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 1000 / hz)
 }
 
+/// Waits until `n` rows of the database have succeeded.
+async fn wait_for_succeeded(t: &TestDb, n: i64, timeout: Duration, what: &str) {
+    wait_until(timeout, what, || async {
+        scalar(
+            t,
+            "select count(*) from pgtide.executions where status = 'succeeded'",
+        )
+        .await
+            == n
+    })
+    .await;
+}
+
 /// The most starts of `queue` (of `key`, if given) in any one-second window `[t, t + 1 s)`, and the
 /// span from the first start to the last.
 async fn busiest_second(t: &TestDb, queue: &str, key: Option<&str>) -> (i64, f64) {
@@ -427,19 +440,7 @@ async fn a_worker_without_rate_limits_asks_for_their_wait_once_per_poll_interval
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    wait_until(
-        Duration::from_secs(10),
-        "the woken jobs to succeed",
-        || async {
-            scalar(
-                &t,
-                "select count(*) from pgtide.executions where status = 'succeeded'",
-            )
-            .await
-                == 30
-        },
-    )
-    .await;
+    wait_for_succeeded(&t, 30, Duration::from_secs(10), "the woken jobs to succeed").await;
     let claims_asked = asked() - before;
     assert!(
         claims_asked <= 2,
@@ -469,17 +470,11 @@ async fn a_worker_without_rate_limits_asks_for_their_wait_once_per_poll_interval
         .map(|_| NewJob::new("noop").queue("woken"))
         .collect();
     pgtide::enqueue_many(&t.db, &jobs).await.unwrap();
-    wait_until(
+    wait_for_succeeded(
+        &t,
+        15,
         Duration::from_secs(20),
         "the rate-limited jobs to succeed",
-        || async {
-            scalar(
-                &t,
-                "select count(*) from pgtide.executions where status = 'succeeded'",
-            )
-            .await
-                == 15
-        },
     )
     .await;
     worker.stop().await;
@@ -786,19 +781,7 @@ async fn a_job_done_but_not_yet_recorded_still_holds_its_keys_place() {
             ..common::quick_config(8)
         },
     );
-    wait_until(
-        Duration::from_secs(60),
-        "the 30 jobs to succeed",
-        || async {
-            scalar(
-                &t,
-                "select count(*) from pgtide.executions where status = 'succeeded'",
-            )
-            .await
-                == 30
-        },
-    )
-    .await;
+    wait_for_succeeded(&t, 30, Duration::from_secs(60), "the 30 jobs to succeed").await;
     stop.store(true, Ordering::Relaxed);
     worker.stop().await;
     let (per_key, total) = peaks.lock().unwrap().clone();

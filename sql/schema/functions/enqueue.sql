@@ -146,6 +146,33 @@ $$;
 comment on function pgtide.job_spec_interval_ok(jsonb, boolean) is
     'Internal (pgtide.enqueue_many): whether a JSON value is a valid interval field of a job.';
 
+-- One job object read into typed fields, with pgtide.enqueue's defaults for the fields left out or
+-- null: the one place that reads a job, for the insert and for the checks that name a bad field.
+-- Only for an object whose fields have passed their pattern (its casts cannot fail then). The key
+-- stays NULL when absent; the insert generates one. A SQL function of one SELECT, so the planner
+-- inlines it into the statement that reads a batch.
+create or replace function pgtide.job_spec_fields(job jsonb)
+returns table (handler text, payload jsonb, queue text, run_at timestamptz, idempotency_key text,
+               priority int, max_attempts int, retry_strategy text, retry_base interval,
+               retry_max interval, timeout interval, concurrency_key text)
+language sql stable parallel safe as $$
+    select job ->> 'handler',
+           coalesce(nullif(job -> 'payload', 'null'::jsonb), '{}'),
+           coalesce(job ->> 'queue', 'default'),
+           (job ->> 'run_at')::timestamptz,
+           job ->> 'idempotency_key',
+           coalesce((job ->> 'priority')::int, 0),
+           coalesce((job ->> 'max_attempts')::int, 5),
+           coalesce(job ->> 'retry_strategy', 'exponential'),
+           coalesce(pgtide.job_spec_interval(job -> 'retry_base'), interval '10 seconds'),
+           coalesce(pgtide.job_spec_interval(job -> 'retry_max'), interval '1 hour'),
+           coalesce(pgtide.job_spec_interval(job -> 'timeout'), interval '5 minutes'),
+           job ->> 'concurrency_key'
+$$;
+
+comment on function pgtide.job_spec_fields(jsonb) is
+    'Internal (pgtide.enqueue_many): a checked job object''s fields, with pgtide.enqueue''s defaults.';
+
 -- Whether one element is a valid job. A SQL function with one expression, so the planner inlines
 -- it: checking a 1,000-job batch costs no function calls. Only a batch with an invalid element
 -- runs pgtide.check_job_spec, which names the field. The two must agree; a CASE guards every cast.
@@ -213,6 +240,7 @@ declare
         'concurrency_key'];
     field text;
     kind text;
+    fields record;
 begin
     if jsonb_typeof(job) is distinct from 'object' then
         perform pgtide.invalid_input(fn, 'job', left(job::text, 40),
@@ -252,15 +280,13 @@ begin
                 'or ''5m''');
         end if;
     end loop;
-    perform pgtide.check_policy(fn, job ->> 'handler', coalesce(job ->> 'queue', 'default'),
-        coalesce((job ->> 'priority')::int, 0), coalesce((job ->> 'max_attempts')::int, 5),
-        coalesce(job ->> 'retry_strategy', 'exponential'),
-        coalesce(pgtide.job_spec_interval(job -> 'retry_base'), interval '10 seconds'),
-        coalesce(pgtide.job_spec_interval(job -> 'retry_max'), interval '1 hour'),
-        coalesce(pgtide.job_spec_interval(job -> 'timeout'), interval '5 minutes'));
-    perform pgtide.check_payload(fn, job -> 'payload');
-    perform pgtide.check_concurrency_key(fn, job ->> 'concurrency_key');
-    if job ->> 'idempotency_key' = '' then
+    select * into fields from pgtide.job_spec_fields(job);
+    perform pgtide.check_policy(fn, fields.handler, fields.queue, fields.priority,
+        fields.max_attempts, fields.retry_strategy, fields.retry_base, fields.retry_max,
+        fields.timeout);
+    perform pgtide.check_payload(fn, fields.payload);
+    perform pgtide.check_concurrency_key(fn, fields.concurrency_key);
+    if fields.idempotency_key = '' then
         perform pgtide.invalid_input(fn, 'idempotency_key', '',
             'null (a generated key) or a non-empty key');
     end if;
@@ -295,25 +321,16 @@ begin
     -- Rows whose key exists already are not inserted and report the existing row's id; two elements
     -- with the same key get the one row.
     with input as materialized (
-        select j.n,
-               j.job ->> 'handler' as handler,
-               coalesce(nullif(j.job -> 'payload', 'null'::jsonb), '{}') as payload,
-               coalesce(j.job ->> 'queue', 'default') as queue,
-               (j.job ->> 'run_at')::timestamptz as run_at,
-               coalesce(j.job ->> 'idempotency_key', pgtide.uuid_v7()::text) as idempotency_key,
-               coalesce((j.job ->> 'priority')::smallint, 0) as priority,
-               coalesce((j.job ->> 'max_attempts')::int, 5) as max_attempts,
-               coalesce(j.job ->> 'retry_strategy', 'exponential') as retry_strategy,
-               coalesce(pgtide.job_spec_interval(j.job -> 'retry_base'), interval '10 seconds') as retry_base,
-               coalesce(pgtide.job_spec_interval(j.job -> 'retry_max'), interval '1 hour') as retry_max,
-               coalesce(pgtide.job_spec_interval(j.job -> 'timeout'), interval '5 minutes') as timeout,
-               j.job ->> 'concurrency_key' as concurrency_key
+        select j.n, f.handler, f.payload, f.queue, f.run_at, f.priority, f.max_attempts,
+               f.retry_strategy, f.retry_base, f.retry_max, f.timeout, f.concurrency_key,
+               coalesce(f.idempotency_key, pgtide.uuid_v7()::text) as idempotency_key
           from jsonb_array_elements(enqueue_many.jobs) with ordinality as j(job, n)
+         cross join lateral pgtide.job_spec_fields(j.job) as f
     ), inserted as (
         insert into pgtide.executions (
             handler, payload, queue, priority, status, max_attempts, retry_strategy, retry_base,
             retry_max, timeout, idempotency_key, visible_at, concurrency_key)
-        select i.handler, i.payload, i.queue, i.priority,
+        select i.handler, i.payload, i.queue, i.priority::smallint,
                case when i.run_at > now() then 'scheduled' else 'queued' end::pgtide.execution_status,
                i.max_attempts, i.retry_strategy, i.retry_base, i.retry_max, i.timeout,
                i.idempotency_key, greatest(coalesce(i.run_at, now()), now()), i.concurrency_key

@@ -16,7 +16,7 @@ declare
         'pgtide.check_concurrency_key(text, text), pgtide.notify_queue(text), '
         'pgtide.enqueue_many(jsonb), pgtide.job_spec_is_valid(jsonb), pgtide.check_job_spec(text, jsonb), '
         'pgtide.job_spec_timestamp_ok(text), pgtide.job_spec_interval(jsonb), '
-        'pgtide.job_spec_interval_ok(jsonb, boolean)';
+        'pgtide.job_spec_interval_ok(jsonb, boolean), pgtide.job_spec_fields(jsonb)';
 begin
     if kind is null or kind not in ('enqueuer', 'operator', 'worker') then
         perform pgtide.invalid_input('pgtide.grant', 'role_kind', role_kind,
